@@ -1,0 +1,51 @@
+"""Errors that mean "the user asked for something wrong", as opposed to a bug.
+
+The CLI turns any `NanomlError` into one line on stderr and exit code 2; everything
+else is a bug and keeps its traceback.
+"""
+
+
+class NanomlError(Exception):
+    """Base class of every error caused by the user's input or environment."""
+
+
+class InputError(NanomlError, ValueError):
+    """Data of the wrong shape, type or content (NaN, inf, empty, mismatched lengths)."""
+
+
+class NotFittedError(NanomlError, AttributeError):
+    """A learner was asked to predict, score or save before `fit`."""
+
+
+class ParameterError(NanomlError, ValueError):
+    """A hyperparameter the learner does not have, or a value it cannot take."""
+
+
+class UnknownLearnerError(NanomlError, KeyError):
+    """No installed plugin registers a learner of that name."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class UnknownDatasetError(NanomlError, KeyError):
+    """No installed plugin registers a dataset of that name."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
+class DatasetUnavailableError(NanomlError):
+    """A dataset is known but its files are missing, truncated or corrupt."""
+
+
+class ModelFileError(NanomlError):
+    """A model file is missing, corrupt, or of a format version this nanoml cannot read."""
+
+
+class PluginConflictError(NanomlError):
+    """Two plugins register the same learner or dataset name."""
+
+
+class DeviceError(NanomlError):
+    """A device was asked for that this machine cannot provide."""

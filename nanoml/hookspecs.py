@@ -1,0 +1,56 @@
+"""Hook specifications: the plugin author's manual.
+
+A plugin is a module (or any object) with functions decorated by `nanoml.hookimpl`, named
+in the `nanoml` entry-point group of its distribution::
+
+    [options.entry_points]
+    nanoml =
+        myplugin = my_package.plugin
+
+nanoml imports every module of that group when a command needs learners, datasets or
+commands. A plugin implements any subset of the hooks below; each is called with keyword
+arguments, once per process.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("nanoml")
+
+
+@hookspec
+def register_learners(register):
+    """Make learners known to nanoml.
+
+    Called when the learner registry is first needed (`nanoml list`, `nanoml run`,
+    `nanoml.get_learner`). Call ``register(LearnerClass)`` once per learner, where
+    ``LearnerClass`` subclasses `nanoml.Learner` and sets the class attributes ``name``,
+    ``task``, ``default_dataset`` and ``description``. Two plugins registering the same
+    ``name`` is an error that names both. Return nothing.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Make datasets known to nanoml.
+
+    Called when the dataset registry is first needed. Call
+    ``register(name, loader, description, available=None)`` once per dataset:
+
+    - ``loader(seed, data_dir)`` returns a `nanoml.data.Dataset` (train and test split,
+      the split drawn with ``seed``); ``data_dir`` is the folder the user named with
+      ``--data-dir``, or None. It raises `nanoml.errors.DatasetUnavailableError` with a
+      one-line explanation when the data cannot be had.
+    - ``available()``, if given, tells without loading whether the data can be had
+      offline; omitted, the dataset counts as always available (embedded).
+
+    Return nothing.
+    """
+
+
+@hookspec
+def register_commands(cli):
+    """Add commands to the ``nanoml`` click group.
+
+    Called once when the CLI starts, with the `click.Group` as ``cli``; use
+    ``@cli.command()`` to add subcommands. Return nothing.
+    """

@@ -1,0 +1,195 @@
+"""The Learner contract every plugin's learner follows (scikit-learn's estimator contract).
+
+- The constructor takes only keyword hyperparameters with defaults and stores them as given.
+- ``fit(X, y=None)`` returns self; learned state lives in attributes ending in ``_``.
+- ``predict``, ``score`` (accuracy, R², or the task's own), ``evaluate`` (the metrics
+  `nanoml run` prints), and ``transform`` / ``sample`` where the task has one.
+- ``save(path)`` / ``Learner.load(path)``: one `nanoml.modelfile`, no pickle.
+"""
+
+import inspect
+
+import numpy as np
+
+from nanoml import metrics, modelfile
+from nanoml.errors import ModelFileError, NotFittedError, ParameterError
+
+TASKS = ("classification", "regression", "clustering", "decomposition", "generation")
+_JSON_SCALARS = (bool, int, float, str, type(None))
+
+
+def _is_plain(value):
+    """True for values JSON stores faithfully: scalars and lists/dicts of them."""
+    if isinstance(value, _JSON_SCALARS):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
+
+
+class Learner:
+    """Base class of all learners; subclasses set the class attributes below."""
+
+    name = None  # the name `nanoml run` knows it by, e.g. "linear-regression"
+    task = None  # one of TASKS
+    default_dataset = None  # dataset `nanoml run` uses when none is named
+    description = ""  # one line for `nanoml list`
+    search_space = {}  # hyperparameter -> list of values worth trying when tuning
+
+    # -- hyperparameters ---------------------------------------------------------------
+    @classmethod
+    def param_defaults(cls):
+        """Hyperparameter name -> default, read from the constructor's signature."""
+        params = {}
+        for p in inspect.signature(cls.__init__).parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
+                raise TypeError(
+                    f"{cls.__name__}.__init__ must take only keyword hyperparameters with "
+                    f"defaults; '{p.name}' is not one"
+                )
+            params[p.name] = p.default
+        return params
+
+    def get_params(self, deep=True):
+        """The hyperparameters as given to the constructor (or `set_params`)."""
+        return {name: getattr(self, name) for name in self.param_defaults()}
+
+    def set_params(self, **params):
+        """Change hyperparameters; an unknown name raises ParameterError listing valid ones."""
+        valid = self.param_defaults()
+        for key, value in params.items():
+            if key not in valid:
+                raise ParameterError(
+                    f"{type(self).__name__} has no hyperparameter '{key}'; "
+                    f"valid ones: {', '.join(valid) or '(none)'}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        defaults = self.param_defaults()
+        changed = [
+            f"{k}={v!r}" for k, v in self.get_params().items() if not _same(v, defaults[k])
+        ]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    # -- learning ------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        raise NotImplementedError
+
+    def predict(self, X):
+        raise NotImplementedError
+
+    def score(self, X, y):
+        """Accuracy for classifiers, R² for regressors; other tasks override."""
+        self.check_fitted()
+        if self.task == "classification":
+            return metrics.accuracy(y, self.predict(X))
+        if self.task == "regression":
+            return metrics.r2_score(y, self.predict(X))
+        raise NotImplementedError(f"{type(self).__name__} must define score()")
+
+    def evaluate(self, X, y=None):
+        """The metrics `nanoml run` reports on held-out data, as name -> float."""
+        self.check_fitted()
+        if self.task == "classification":
+            return {"accuracy": metrics.accuracy(y, self.predict(X))}
+        if self.task == "regression":
+            pred = self.predict(X)
+            return {"r2": metrics.r2_score(y, pred), "mse": metrics.mean_squared_error(y, pred)}
+        return {"score": float(self.score(X, y))}
+
+    def write_artifacts(self, folder, dataset):
+        """Write this learner's figures into a run folder; returns the file names written.
+
+        The default plots the training curves (``history_``, name -> per-epoch values) and,
+        for a regression on one feature, the fitted curve. Learners add their own.
+        """
+        from nanoml import plots
+
+        written = []
+        history = getattr(self, "history_", None)
+        if history:
+            plots.plot_history(history, f"{folder}/curves.png")
+            written.append("curves.png")
+        if self.task == "regression" and dataset.n_features == 1:
+            X = dataset.X_test
+            plots.plot_regression(X[:, 0], dataset.y_test, self.predict(X), f"{folder}/fit.png")
+            written.append("fit.png")
+        return written
+
+    def is_fitted(self):
+        return bool(self._learned_names())
+
+    def check_fitted(self):
+        if not self.is_fitted():
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet: call fit(X, y) before using it"
+            )
+
+    def _learned_names(self):
+        return [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]
+
+    # -- persistence ---------------------------------------------------------------------
+    def _get_state(self):
+        """Learned state -> (JSON-able dict, name -> ndarray). Override for richer state."""
+        plain, arrays = {}, {}
+        for key in self._learned_names():
+            value = getattr(self, key)
+            if isinstance(value, np.generic):
+                value = value.item()
+            if isinstance(value, np.ndarray):
+                arrays[key] = value
+            elif _is_plain(value):
+                plain[key] = value
+            else:
+                raise TypeError(
+                    f"{type(self).__name__}.{key} is a {type(value).__name__}; "
+                    "override _get_state/_set_state to save it"
+                )
+        return plain, arrays
+
+    def _set_state(self, plain, arrays):
+        for key, value in {**plain, **arrays}.items():
+            setattr(self, key, value)
+
+    def save(self, path):
+        """Write hyperparameters and learned state to one model file, atomically."""
+        self.check_fitted()
+        plain, arrays = self._get_state()
+        header = {"learner": self.name, "params": self.get_params(), "state": plain}
+        modelfile.save(path, header, arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model file. On `Learner` itself, the learner class is found by name."""
+        header, arrays = modelfile.load(path)
+        name = header.get("learner")
+        if cls is Learner:
+            from nanoml.plugins import get_learner
+
+            try:
+                target = get_learner(name)
+            except Exception as exc:
+                raise ModelFileError(f"'{path}' holds learner '{name}': {exc}") from None
+        elif name != cls.name:
+            raise ModelFileError(f"'{path}' holds a '{name}' model, not a '{cls.name}'")
+        else:
+            target = cls
+        try:
+            learner = target(**header.get("params", {}))
+            learner._set_state(header.get("state", {}), arrays)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise ModelFileError(f"'{path}' does not match learner '{name}': {exc}") from None
+        return learner
+
+
+def _same(a, b):
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b

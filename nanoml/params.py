@@ -1,0 +1,60 @@
+"""Turning ``--set key=value`` strings into typed hyperparameters."""
+
+from nanoml.errors import ParameterError
+
+_WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def parse_literal(text):
+    """'3' -> 3, '0.1' -> 0.1, 'true' -> True, 'none' -> None, anything else -> the string."""
+    lowered = text.strip().lower()
+    if lowered in _WORDS:
+        return _WORDS[lowered]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def coerce(name, text, default):
+    """The value of `text` for a hyperparameter whose default is `default`."""
+    value = parse_literal(text)
+    if default is None or value is None:
+        return value
+    kind = type(default)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ParameterError(f"hyperparameter '{name}' expects true or false, got '{text}'")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ParameterError(f"hyperparameter '{name}' expects an integer, got '{text}'")
+    if kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ParameterError(f"hyperparameter '{name}' expects a number, got '{text}'")
+    if kind in (tuple, list):
+        parts = [parse_literal(p) for p in text.split(",") if p.strip()]
+        return kind(parts)
+    return text
+
+
+def parse_assignments(learner_cls, assignments):
+    """['lr=0.1', 'solver=gd'] -> {'lr': 0.1, 'solver': 'gd'}, checked against the learner."""
+    defaults = learner_cls.param_defaults()
+    params = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParameterError(f"--set expects key=value, got '{item}'")
+        if key not in defaults:
+            raise ParameterError(
+                f"learner '{learner_cls.name}' has no hyperparameter '{key}'; "
+                f"valid ones: {', '.join(defaults) or '(none)'}"
+            )
+        params[key] = coerce(key, text, defaults[key])
+    return params

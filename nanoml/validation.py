@@ -1,0 +1,112 @@
+"""Input checks done once at the edge (fit, predict), so kernels can trust their arrays."""
+
+import numpy as np
+
+from nanoml.errors import InputError, ParameterError
+
+
+def check_array(X, *, name="X", ndim=2, dtype=np.float64, n_features=None):
+    """A C-contiguous finite array of `dtype` with `ndim` dimensions, or a clear InputError."""
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:
+        raise InputError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        try:
+            arr = arr.astype(dtype)
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be numeric, got values of type {arr.dtype}") from None
+    if ndim == 2 and arr.ndim == 1:
+        raise InputError(
+            f"{name} must be 2-D (samples x features), got a 1-D array of length {arr.shape[0]}; "
+            "reshape with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
+        )
+    if arr.ndim != ndim:
+        raise InputError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise InputError(f"{name} is empty: it has 0 samples")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise InputError(
+            f"{name} has {arr.shape[1]} features but the learner was fitted with {n_features}"
+        )
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise InputError(
+            f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)}); "
+            "remove or impute those values first"
+        )
+    return arr
+
+
+def check_targets(y, n_samples, *, name="y", numeric=True):
+    """A 1-D target array with one entry per sample; numeric targets must be finite."""
+    if y is None:
+        raise InputError(f"{name} is required for this learner")
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise InputError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise InputError(f"X has {n_samples} samples but {name} has {arr.shape[0]}")
+    if numeric:
+        try:
+            arr = np.ascontiguousarray(arr, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"{name} must be numeric, got values of type {arr.dtype}") from None
+        if not np.isfinite(arr).all():
+            raise InputError(f"{name} contains NaN or infinity; remove those samples first")
+    return arr
+
+
+def encode_labels(y, n_samples, *, min_classes=2):
+    """Class labels of any sortable type -> (classes, integer codes 0..k-1).
+
+    Labels round-trip: ``classes[codes]`` equals the input. Python objects (e.g. a list
+    of str) become a NumPy string array, so they save without pickle.
+    """
+    arr = check_targets(y, n_samples, numeric=False)
+    if arr.dtype == object:
+        kinds = {type(v) for v in arr}
+        if all(issubclass(k, str) for k in kinds):
+            arr = arr.astype(str)
+        else:
+            raise InputError(
+                f"class labels must be all numbers or all strings, got types "
+                f"{sorted(k.__name__ for k in kinds)}"
+            )
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise InputError("y contains NaN or infinity; remove those samples first")
+    classes, codes = np.unique(arr, return_inverse=True)
+    if classes.shape[0] < min_classes:
+        raise InputError(
+            f"y has {classes.shape[0]} class ({classes[0]!r}); a classifier needs at least "
+            f"{min_classes}"
+        )
+    return classes, codes.astype(np.int64)
+
+
+def check_number(name, value, *, low=None, high=None, integer=False, low_open=False):
+    """A hyperparameter that must be a number in [low, high] (or (low, high] if low_open)."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "an integer" if integer else "a number"
+        raise ParameterError(f"{name} must be {kind}, got {value!r}")
+    if not np.isfinite(value):
+        raise ParameterError(f"{name} must be finite, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    if too_low or (high is not None and value > high):
+        lo = "-inf" if low is None else low
+        hi = "inf" if high is None else high
+        bracket = "(" if low_open else "["
+        raise ParameterError(f"{name} must be in {bracket}{lo}, {hi}], got {value!r}")
+    return value
+
+
+def check_choice(name, value, choices):
+    """A hyperparameter that must be one of `choices`."""
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ParameterError(f"{name} must be one of {options}, got {value!r}")
+    return value

@@ -1,0 +1,1 @@
+"""nanoml deep learners plugin."""
