@@ -1,0 +1,3 @@
+"""Test helpers for nanoml and its plugins."""
+
+from nanoml.testing.learners import check_learner  # noqa: F401
