@@ -68,7 +68,6 @@ class PluginSet:
         self.records = []
         for ep in _entry_points() if entry_points is None else entry_points:
             self._load(ep)
-        self.manager.check_pending()
         self._learners = None
         self._datasets = None
 
@@ -86,6 +85,12 @@ class PluginSet:
             self.manager.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the CLI down with it
             record.error = _describe_error(exc)
+            return
+        try:
+            self.manager.check_pending()  # a misspelt hook name fails loudly, per plugin
+        except pluggy.PluginValidationError as exc:
+            self.manager.unregister(module)
+            record.error = f"PluginValidationError: {exc}"
             return
         record.hooks = sorted(
             caller.name for caller in self.manager.get_hookcallers(module) or []

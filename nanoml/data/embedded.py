@@ -10,31 +10,36 @@ import importlib.resources
 import numpy as np
 
 from nanoml.data import Dataset, train_test_split
+from nanoml.errors import DatasetUnavailableError
 from nanoml.hookimpl import hookimpl
 
 
-def _read_csv(filename):
-    """A UCI csv as bundled by scikit-learn: header row 'n,d,class names...', then rows."""
+def _read_csv(filename, has_header=True):
+    """A UCI csv as bundled by scikit-learn: optional header 'n,d,class names...', then rows
+    of features with the integer label last."""
     raw = importlib.resources.files("nanoml.data").joinpath("files", filename).read_bytes()
     if filename.endswith(".gz"):
         raw = gzip.decompress(raw)
     lines = raw.decode().splitlines()
-    header = lines[0].split(",")
-    table = np.loadtxt(lines[1:], delimiter=",", dtype=np.float64, ndmin=2)
-    if header[0].isdigit() and int(header[0]) != table.shape[0]:
-        raise ValueError(f"{filename}: header says {header[0]} rows, found {table.shape[0]}")
+    header = lines.pop(0).split(",") if has_header else []
+    table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+    if header and int(header[0]) != table.shape[0]:
+        raise DatasetUnavailableError(
+            f"embedded file {filename} is damaged ({table.shape[0]} rows, header says "
+            f"{header[0]}): reinstall nanoml"
+        )
     return table[:, :-1], table[:, -1].astype(np.int64), tuple(header[2:])
 
 
-def _table(name, filename, seed, **shape):
-    X, y, classes = _read_csv(filename)
+def _table(name, filename, seed, has_header=True, **shape):
+    X, y, classes = _read_csv(filename, has_header)
     X_tr, y_tr, X_te, y_te = train_test_split(X, y, seed=seed)
     return Dataset(name, "classification", X_tr, y_tr, X_te, y_te, classes, **shape)
 
 
 def digits(seed=0, data_dir=None):
     """8x8 grey images of handwritten digits, 1,797 of them, pixel values 0..16."""
-    data = _table("digits", "digits.csv.gz", seed, image_shape=(1, 8, 8))
+    data = _table("digits", "digits.csv.gz", seed, has_header=False, image_shape=(1, 8, 8))
     data.class_names = tuple(str(i) for i in range(10))
     return data
 
