@@ -1,0 +1,81 @@
+"""Print nanoml/peer time ratios from one asv results file.
+
+Benchmarks pair up by name: in one class, ``time_nanoml[_what]`` is compared with
+``time_<peer>[_what]`` for peer in torch, sklearn, numpy. A ratio below 1 means nanoml was
+faster. Usage (from asv_bench/)::
+
+    python ratios.py                 # the newest results file
+    python ratios.py RESULTS.json    # a given one
+"""
+
+import glob
+import itertools
+import json
+import os
+import sys
+
+PEERS = ("torch", "sklearn", "numpy")
+
+
+def newest_results(folder):
+    files = [
+        f for f in glob.glob(os.path.join(folder, "*", "*.json"))
+        if os.path.basename(f) not in ("machine.json", "benchmarks.json")
+    ]
+    if not files:
+        sys.exit(f"no asv results under {folder}: run 'asv run --python=same "
+                 "--set-commit-hash=$(git rev-parse HEAD)' first")
+    return max(files, key=os.path.getmtime)
+
+
+def timings(path):
+    """Benchmark name -> {params tuple: seconds} from an asv results file."""
+    with open(path) as fh:
+        data = json.load(fh)
+    columns = data["result_columns"]
+    out = {}
+    for name, row in data["results"].items():
+        values = dict(zip(columns, row))
+        grid = list(itertools.product(*(values.get("params") or [])))
+        results = values["result"] or []
+        out[name] = {p: r for p, r in zip(grid, results) if r is not None}
+    return out
+
+
+def pairs(times):
+    """(nanoml name, peer, peer name) for every benchmark with a sibling."""
+    for name in sorted(times):
+        prefix, _, method = name.rpartition(".")
+        if not method.startswith("time_nanoml"):
+            continue
+        what = method[len("time_nanoml"):]
+        for peer in PEERS:
+            sibling = f"{prefix}.time_{peer}{what}"
+            if sibling in times:
+                yield name, peer, sibling
+
+
+def table(path):
+    times = timings(path)
+    rows = [("benchmark", "params", "nanoml", "peer", "peer time", "ratio")]
+    for name, peer, sibling in pairs(times):
+        for params, ours in times[name].items():
+            theirs = times[sibling].get(params)
+            if theirs is None or not isinstance(ours, float) or not isinstance(theirs, float):
+                continue
+            rows.append((name.removesuffix(".time_nanoml"), ", ".join(map(str, params)),
+                         f"{ours * 1e3:.2f} ms", peer, f"{theirs * 1e3:.2f} ms",
+                         f"{ours / theirs:.2f}x"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def main(argv):
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = argv[1] if len(argv) > 1 else newest_results(os.path.join(here, ".asv", "results"))
+    print(f"results: {path}")
+    print(table(path))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
