@@ -174,15 +174,15 @@ def run(learner, dataset, epochs, batch_size, lr, seed, device, assignments, dat
         # image and sequence learners take their input shape from the data
         params["input_shape"] = data.image_shape or data.sequence_shape
     model = cls(**params)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = out or os.path.join("runs", f"{cls.name}-{stamp}")
+    os.makedirs(folder, exist_ok=True)
+    model.run_folder = folder
 
     started = time.perf_counter()
     model.fit(data.X_train, data.y_train)
     fit_seconds = time.perf_counter() - started
     results = model.evaluate(data.X_test, data.y_test)
-
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = out or os.path.join("runs", f"{cls.name}-{stamp}")
-    os.makedirs(folder, exist_ok=True)
     model.save(os.path.join(folder, "model.npz"))
     figures = model.write_artifacts(folder, data)
     history = getattr(model, "history_", None)

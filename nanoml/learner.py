@@ -37,6 +37,7 @@ class Learner:
     default_dataset = None  # dataset `nanoml run` uses when none is named
     description = ""  # one line for `nanoml list`
     search_space = {}  # hyperparameter -> list of values worth trying when tuning
+    run_folder = None  # set by `nanoml run` before fit: where fit may write checkpoints
 
     # -- hyperparameters ---------------------------------------------------------------
     @classmethod

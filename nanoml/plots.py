@@ -29,7 +29,9 @@ def plot_history(history, path):
     `history` maps names such as 'loss', 'val_loss', 'accuracy' to per-epoch lists.
     """
     plt = _pyplot()
-    families = sorted({k.removeprefix("val_") for k in history if len(history[k])})
+    families = sorted(
+        {k.removeprefix("val_") for k in history if len(history[k])} - {"seconds"}
+    )
     fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.5), squeeze=False)
     for ax, family in zip(axes[0], families):
         for key, label in ((family, "train"), (f"val_{family}", "validation")):
