@@ -18,4 +18,26 @@ def load_model(path):
     return Learner.load(path)
 
 
-__all__ = ["Learner", "NanomlError", "get_learner", "hookimpl", "load_model", "__version__"]
+_TENSOR_EXPORTS = ("Tensor", "no_grad", "tensor")
+
+
+def __getattr__(name):
+    # Imported on first use so that `nanoml --version` does not load NumPy ops and kernels.
+    if name in _TENSOR_EXPORTS:
+        import nanoml.tensor
+
+        return nanoml.tensor if name == "tensor" else getattr(nanoml.tensor, name)
+    raise AttributeError(f"module 'nanoml' has no attribute '{name}'")
+
+
+__all__ = [
+    "Learner",
+    "NanomlError",
+    "Tensor",
+    "get_learner",
+    "hookimpl",
+    "load_model",
+    "no_grad",
+    "tensor",
+    "__version__",
+]

@@ -1,3 +1,6 @@
 """Test helpers for nanoml and its plugins."""
 
-from nanoml.testing.learners import check_learner  # noqa: F401
+from nanoml.testing.gradients import gradcheck
+from nanoml.testing.learners import check_learner
+
+__all__ = ["check_learner", "gradcheck"]

@@ -1,0 +1,211 @@
+"""Elementwise ops: broadcasting arithmetic, comparisons, unary math and activations.
+
+NumPy already vectorises these, so they stay NumPy: a kernel would only add dispatch cost.
+Python scalars join arrays as NumPy "weak" scalars, so float32 stays float32; arrays and
+other constants are cast to the tensor's dtype for the same reason.
+"""
+
+import numpy as np
+from scipy import special
+
+from nanoml.tensor import Tensor, apply
+
+
+def _const(value, dtype):
+    """A non-Tensor operand as a constant Tensor of `dtype` (no gradient flows to it)."""
+    return Tensor(value, dtype=dtype)
+
+
+def _operands(a, b):
+    """Both operands as Tensors; a constant takes the dtype of the Tensor beside it."""
+    if not isinstance(a, Tensor):
+        a = _const(a, b.data.dtype)
+    if not isinstance(b, Tensor):
+        b = _const(b, a.data.dtype)
+    return a, b
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` over the axes that broadcasting stretched, giving an array of `shape`."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+# -- arithmetic ----------------------------------------------------------------------------
+def add(a, b):
+    """a + b, broadcasting; each gradient is summed back to its operand's shape."""
+    a, b = _operands(a, b)
+
+    def backward(g):
+        return unbroadcast(g, a.data.shape), unbroadcast(g, b.data.shape)
+
+    return apply(a.data + b.data, (a, b), backward)
+
+
+def sub(a, b):
+    """a - b, broadcasting."""
+    a, b = _operands(a, b)
+
+    def backward(g):
+        return unbroadcast(g, a.data.shape), unbroadcast(-g, b.data.shape)
+
+    return apply(a.data - b.data, (a, b), backward)
+
+
+def rsub(a, b):
+    """b - a (the reflected form of `sub`)."""
+    return sub(b, a)
+
+
+def mul(a, b):
+    """a * b, broadcasting."""
+    a, b = _operands(a, b)
+
+    def backward(g):
+        ga = unbroadcast(g * b.data, a.data.shape) if a.requires_grad else None
+        gb = unbroadcast(g * a.data, b.data.shape) if b.requires_grad else None
+        return ga, gb
+
+    return apply(a.data * b.data, (a, b), backward)
+
+
+def div(a, b):
+    """a / b, broadcasting."""
+    a, b = _operands(a, b)
+    out = a.data / b.data
+
+    def backward(g):
+        ga = unbroadcast(g / b.data, a.data.shape) if a.requires_grad else None
+        gb = unbroadcast(-g * out / b.data, b.data.shape) if b.requires_grad else None
+        return ga, gb
+
+    return apply(out, (a, b), backward)
+
+
+def rdiv(a, b):
+    """b / a (the reflected form of `div`)."""
+    return div(b, a)
+
+
+def pow(a, b):
+    """a ** b; a Python-number exponent takes the cheap path (no log, any sign of a)."""
+    if isinstance(b, np.generic):
+        b = b.item()  # a NumPy float64 scalar would promote float32 data
+    if isinstance(b, (int, float)) and isinstance(a, Tensor):
+        x = a.data
+
+        def backward_scalar(g):
+            return (g * (b * x ** (b - 1)),)
+
+        return apply(x**b, (a,), backward_scalar)
+    a, b = _operands(a, b)
+    out = a.data**b.data
+
+    def backward(g):
+        ga = gb = None
+        if a.requires_grad:
+            ga = unbroadcast(g * b.data * a.data ** (b.data - 1), a.data.shape)
+        if b.requires_grad:
+            gb = unbroadcast(g * out * np.log(a.data), b.data.shape)
+        return ga, gb
+
+    return apply(out, (a, b), backward)
+
+
+def rpow(a, b):
+    """b ** a (the reflected form of `pow`)."""
+    return pow(b, a) if isinstance(b, Tensor) else pow(_const(b, a.data.dtype), a)
+
+
+def neg(a):
+    """-a."""
+    return apply(-a.data, (a,), lambda g: (-g,))
+
+
+# -- comparisons: no gradient, boolean data ------------------------------------------------
+def _compare(ufunc):
+    def compare(a, b):
+        other = b.data if isinstance(b, Tensor) else b
+        return apply(ufunc(a.data, other), (), None)
+
+    compare.__name__ = ufunc.__name__
+    compare.__doc__ = f"Elementwise {ufunc.__name__} as a boolean tensor (no gradient)."
+    return compare
+
+
+lt = _compare(np.less)
+le = _compare(np.less_equal)
+gt = _compare(np.greater)
+ge = _compare(np.greater_equal)
+eq = _compare(np.equal)
+ne = _compare(np.not_equal)
+
+
+# -- unary math ----------------------------------------------------------------------------
+def exp(x):
+    """e ** x."""
+    out = np.exp(x.data)
+    return apply(out, (x,), lambda g: (g * out,))
+
+
+def log(x):
+    """Natural logarithm."""
+    return apply(np.log(x.data), (x,), lambda g: (g / x.data,))
+
+
+def sqrt(x):
+    """Square root."""
+    out = np.sqrt(x.data)
+    return apply(out, (x,), lambda g: (g * 0.5 / out,))
+
+
+def abs(x):
+    """|x|; the gradient at 0 is 0."""
+    return apply(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),))
+
+
+def clip(x, low=None, high=None):
+    """Values limited to [low, high]; the gradient is zero where a bound was hit."""
+    data = x.data
+
+    def backward(g):
+        inside = np.ones(data.shape, dtype=bool)
+        if low is not None:
+            inside &= data >= low
+        if high is not None:
+            inside &= data <= high
+        return (g * inside,)
+
+    return apply(np.clip(data, low, high), (x,), backward)
+
+
+# -- activations ---------------------------------------------------------------------------
+def tanh(x):
+    """Hyperbolic tangent."""
+    out = np.tanh(x.data)
+    return apply(out, (x,), lambda g: (g * (1 - out * out),))
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)), computed without overflow for large |x|."""
+    out = special.expit(x.data)
+    return apply(out, (x,), lambda g: (g * out * (1 - out),))
+
+
+def relu(x):
+    """max(x, 0); the gradient at 0 is 0."""
+    data = x.data
+    return apply(np.maximum(data, 0), (x,), lambda g: (g * (data > 0),))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """x where x > 0, else negative_slope * x."""
+    data = x.data
+    positive = data > 0
+    out = np.where(positive, data, data * negative_slope)
+    return apply(out, (x,), lambda g: (np.where(positive, g, g * negative_slope),))
