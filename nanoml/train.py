@@ -1,0 +1,143 @@
+"""The training loop every deep learner uses.
+
+Seeded shuffled mini-batches, a held-out validation split, per-epoch metrics, a progress
+bar (tqdm) with loss, accuracy, throughput and ETA, early stopping on validation loss, a
+checkpoint callback on every improvement (the learner writes its model file atomically),
+and a clear stop when the loss turns NaN or infinite.
+"""
+
+import math
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nanoml.errors import NanomlError
+from nanoml.tensor import Tensor, no_grad
+
+
+class TrainingDivergedError(NanomlError):
+    """The loss became NaN or infinite; training stopped."""
+
+
+def split_validation(n, fraction, rng):
+    """(train rows, validation rows) drawn at random; no validation when fraction is 0."""
+    order = rng.permutation(n)
+    n_val = int(round(fraction * n))
+    return order[n_val:], order[:n_val]
+
+
+def minibatches(rows, batch_size, rng):
+    """The rows shuffled by `rng`, cut into batches of `batch_size` (the last may be short)."""
+    order = rows[rng.permutation(rows.shape[0])]
+    for start in range(0, order.shape[0], batch_size):
+        yield order[start:start + batch_size]
+
+
+class _Meter:
+    """Running sums of loss and correct predictions over one pass."""
+
+    def __init__(self):
+        self.loss = 0.0
+        self.correct = 0
+        self.count = 0
+
+    def add(self, loss, n, correct=None):
+        self.loss += loss * n
+        self.count += n
+        if correct is not None:
+            self.correct += correct
+
+    def results(self, prefix, with_accuracy):
+        out = {f"{prefix}loss": self.loss / max(self.count, 1)}
+        if with_accuracy:
+            out[f"{prefix}accuracy"] = self.correct / max(self.count, 1)
+        return out
+
+
+def _correct(logits, y):
+    return int(np.sum(np.argmax(logits.data, axis=1) == y))
+
+
+def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
+    """Mean loss (and accuracy) of `step` over `rows`, without recording a graph."""
+    meter = _Meter()
+    with no_grad():
+        for start in range(0, rows.shape[0], batch_size):
+            batch = rows[start:start + batch_size]
+            yb = None if y is None else y[batch]
+            loss, logits = step(Tensor(X[batch]), yb)
+            meter.add(float(loss.data), batch.shape[0],
+                      _correct(logits, yb) if with_accuracy else None)
+    return meter.results("val_", with_accuracy)
+
+
+def train(step, module, optimizer, X, y, *, epochs, batch_size, validation_fraction=0.1,
+          seed=0, patience=None, with_accuracy=False, on_improvement=None, progress=True,
+          description="training"):
+    """Train `module` by minimising the loss `step` returns; -> history (name -> per-epoch list).
+
+    ``step(X_batch_tensor, y_batch) -> (loss Tensor, logits Tensor or None)`` computes one
+    batch's loss (logits are used for accuracy when `with_accuracy`). After each epoch the
+    validation loss is measured (if `validation_fraction` > 0); on improvement the best
+    weights are kept and `on_improvement(epoch)` is called (to write a checkpoint). With
+    `patience`, training stops after that many epochs without improvement. At the end the
+    module holds the best weights seen.
+    """
+    rng = np.random.default_rng(seed)
+    train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
+    history = {}
+    best_loss, best_state, stale = math.inf, None, 0
+    steps_per_epoch = math.ceil(train_rows.shape[0] / batch_size)
+    for epoch in range(1, epochs + 1):
+        module.train()
+        meter = _Meter()
+        bar = tqdm(total=train_rows.shape[0], desc=f"{description} {epoch}/{epochs}",
+                   unit="img", unit_scale=True, leave=False, disable=not progress,
+                   dynamic_ncols=True)
+        started = time.perf_counter()
+        for i, batch in enumerate(minibatches(train_rows, batch_size, rng)):
+            yb = None if y is None else y[batch]
+            loss, logits = step(Tensor(X[batch]), yb)
+            value = float(loss.data)
+            if not math.isfinite(value):
+                bar.close()
+                raise TrainingDivergedError(
+                    f"the loss became {value} at epoch {epoch}, batch {i + 1} of "
+                    f"{steps_per_epoch}; lower the learning rate (--lr)"
+                    + ("; the last good model was kept" if best_state is not None else "")
+                )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            meter.add(value, batch.shape[0], _correct(logits, yb) if with_accuracy else None)
+            bar.update(batch.shape[0])
+            if i % 20 == 0:
+                bar.set_postfix(meter.results("", with_accuracy), refresh=False)
+        bar.close()
+        seconds = time.perf_counter() - started
+        results = meter.results("", with_accuracy)
+        module.eval()
+        if val_rows.shape[0]:
+            results.update(evaluate_batches(step, X, y, val_rows, max(batch_size, 256), with_accuracy))
+        results["seconds"] = seconds
+        for key, value in results.items():
+            history.setdefault(key, []).append(value)
+        if progress:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "seconds")
+            tqdm.write(f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s, "
+                       f"{train_rows.shape[0] / seconds:,.0f} samples/s)")
+        watched = results.get("val_loss", results["loss"])
+        if watched < best_loss:
+            best_loss, stale = watched, 0
+            best_state = {k: v.copy() for k, v in module.state_dict().items()}
+            if on_improvement is not None:
+                on_improvement(epoch)
+        else:
+            stale += 1
+            if patience is not None and stale >= patience:
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return history
