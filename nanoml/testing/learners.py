@@ -23,7 +23,7 @@ def _problem(task, seed=0, n=60, d=3):
         return X, X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
     X[y == 1] += 1.0  # separable enough that any classifier learns something
-    return X, y
+    return (X, y) if task == "classification" else (X, None)
 
 
 def _same_outputs(a, b):

@@ -1,9 +1,18 @@
 """Entry point of the classic plugin: registers its learners with nanoml."""
 
 from nanoml import hookimpl
-from nanoml_classic.linear import LinearRegression
+from nanoml_classic.linear import ElasticNet, Lasso, LinearRegression, Ridge
+from nanoml_classic.logistic import LinearSVM, LogisticRegression
+from nanoml_classic.naive_bayes import GaussianNB, MultinomialNB
 
 
 @hookimpl
 def register_learners(register):
     register(LinearRegression)
+    register(Ridge)
+    register(Lasso)
+    register(ElasticNet)
+    register(LogisticRegression)
+    register(LinearSVM)
+    register(GaussianNB)
+    register(MultinomialNB)

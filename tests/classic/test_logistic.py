@@ -1,0 +1,180 @@
+"""Linear classifiers: the kernels against NumPy, the learners against scikit-learn."""
+
+import numpy as np
+import pytest
+from nanoml_classic.logistic import LinearSVM, LogisticRegression
+from nanoml_classic.logistic_kernels import (
+    hinge_dual_cd,
+    normalise_rows,
+    shift_rows_by_max,
+    softmax_cross_entropy,
+)
+
+from nanoml.data import load_dataset
+from nanoml.errors import InputError, ParameterError
+from nanoml.testing import check_learner
+
+LEARNERS = [LogisticRegression, LinearSVM]
+
+
+def _standardised(name):
+    """An embedded dataset with features scaled as the solvers like them."""
+    data = load_dataset(name)
+    mean, std = data.X_train.mean(axis=0), data.X_train.std(axis=0) + 1e-12
+    return (data.X_train - mean) / std, data.y_train, (data.X_test - mean) / std, data.y_test
+
+
+def _reference_softmax(logits, codes):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1))
+    loss = (log_norm - shifted[np.arange(len(codes)), codes]).sum()
+    prob = np.exp(shifted - log_norm[:, None])
+    prob[np.arange(len(codes)), codes] -= 1.0
+    return loss, prob
+
+
+def _hinge_objective(X, y_signs, w, C):
+    """LinearSVC's primal: the bias is a penalised weight on a constant feature."""
+    margins = y_signs * (X @ w[:-1] + w[-1])
+    return 0.5 * w @ w + C * np.maximum(0.0, 1.0 - margins).sum()
+
+
+@pytest.mark.parametrize("cls", LEARNERS)
+def test_contract(cls):
+    check_learner(cls)
+
+
+@pytest.mark.parametrize("scale", [5.0, 800.0])  # 800: saturating logits must not overflow
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_softmax_cross_entropy_matches_numpy(scale, n_classes):
+    rng = np.random.default_rng(0)
+    logits = scale * rng.standard_normal((50, n_classes))
+    codes = rng.integers(0, n_classes, size=50)
+    expected_loss, expected_grad = _reference_softmax(logits, codes)
+    out = logits.copy()
+    assert softmax_cross_entropy(out, codes) == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose(out, expected_grad, atol=1e-14)
+
+
+def test_softmax_kernels_match_numpy_step_by_step():
+    rng = np.random.default_rng(1)
+    logits = 3 * rng.standard_normal((30, 5))
+    codes = rng.integers(0, 5, size=30)
+    shifted, picked = logits.copy(), np.empty(30)
+    shift_rows_by_max(shifted, codes, picked)
+    np.testing.assert_array_equal(shifted, logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_array_equal(picked, shifted[np.arange(30), codes])
+    probs = np.exp(shifted)
+    expected = probs / probs.sum(axis=1, keepdims=True)
+    expected[np.arange(30), codes] -= 1.0
+    loss = normalise_rows(probs, codes, picked)
+    np.testing.assert_allclose(probs, expected, atol=1e-15)
+    assert loss == pytest.approx((np.log(np.exp(shifted).sum(axis=1)) - picked).sum(), rel=1e-13)
+
+
+@pytest.mark.parametrize("dataset", ["iris", "breast-cancer"])
+def test_logistic_fit_meets_optimality_conditions(dataset):
+    # at the optimum of C·Σ cross-entropy + ½||W||², C·(P - Y)ᵀX + W = 0 and Σ(P - Y) = 0
+    X, y, _, _ = _standardised(dataset)
+    C = 0.5
+    model = LogisticRegression(C=C, max_iter=1000, tol=1e-9).fit(X, y)
+    logits = X @ model.coef_.T + model.intercept_
+    if logits.shape[1] == 1:  # the sigmoid model: class 0's logit is 0
+        logits = np.hstack([np.zeros_like(logits), logits])
+    residual = _reference_softmax(logits, np.searchsorted(model.classes_, y))[1]
+    if model.coef_.shape[0] == 1:
+        residual = residual[:, 1:]
+    scale = C * len(y)
+    np.testing.assert_allclose((C * residual.T @ X + model.coef_) / scale, 0.0, atol=1e-8)
+    np.testing.assert_allclose(residual.sum(axis=0) / len(y), 0.0, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "C"), [("digits", 1.0), ("breast-cancer", 0.3), ("iris", 10.0)]
+)
+def test_logistic_matches_sklearn(dataset, C):
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    X, y, X_test, y_test = _standardised(dataset)
+    model = LogisticRegression(C=C, max_iter=500, tol=1e-8).fit(X, y)
+    reference = linear_model.LogisticRegression(C=C, max_iter=500, tol=1e-8).fit(X, y)
+    assert model.coef_.shape == reference.coef_.shape
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(model.intercept_, reference.intercept_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        model.predict_proba(X_test), reference.predict_proba(X_test), atol=1e-5
+    )
+    assert abs(model.score(X_test, y_test) - reference.score(X_test, y_test)) <= 0.01
+
+
+@pytest.mark.parametrize("dataset", ["iris", "breast-cancer"])
+def test_linear_svm_matches_liblinear(dataset):
+    svm = pytest.importorskip("sklearn.svm")
+    X, y, X_test, y_test = _standardised(dataset)
+    model = LinearSVM(C=0.5, tol=1e-6, max_iter=5000).fit(X, y)
+    reference = svm.LinearSVC(loss="hinge", C=0.5, tol=1e-6, max_iter=5000).fit(X, y)
+    assert model.coef_.shape == reference.coef_.shape
+    assert abs(model.score(X_test, y_test) - reference.score(X_test, y_test)) <= 0.01
+    classes = np.unique(y)
+    positives = classes[1:] if len(classes) == 2 else classes
+    for row, positive in enumerate(positives):
+        signs = np.where(y == positive, 1.0, -1.0)
+        ours = _hinge_objective(X, signs, np.append(model.coef_[row], model.intercept_[row]), 0.5)
+        theirs = _hinge_objective(
+            X, signs, np.append(reference.coef_[row], reference.intercept_[row]), 0.5
+        )
+        assert ours == pytest.approx(theirs, rel=1e-4)
+
+
+def test_hinge_dual_cd_reaches_the_primal_optimum():
+    # a dual optimum's w is a primal optimum: no small step lowers the primal objective
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 3))
+    signs = np.where(X[:, 0] + 0.3 * rng.standard_normal(80) > 0, 1.0, -1.0)
+    w = np.zeros(4)
+    epochs = hinge_dual_cd(X, signs, 1.0, 10000, 1e-10, np.random.default_rng(0), w)
+    assert epochs < 10000
+    best = _hinge_objective(X, signs, w, 1.0)
+    for direction in np.vstack([np.eye(4), -np.eye(4), rng.standard_normal((20, 4))]):
+        assert _hinge_objective(X, signs, w + 1e-4 * direction, 1.0) >= best - 1e-9
+
+
+def test_linear_svm_is_reproducible_from_seed():
+    X, y, _, _ = _standardised("iris")
+    first = LinearSVM(seed=3, max_iter=20).fit(X, y).coef_
+    np.testing.assert_array_equal(first, LinearSVM(seed=3, max_iter=20).fit(X, y).coef_)
+
+
+@pytest.mark.parametrize("cls", LEARNERS)
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_string_labels_round_trip(cls, n_classes):
+    X, y, X_test, y_test = _standardised("iris")
+    names = np.array(["setosa", "versicolor", "virginica"])
+    keep, keep_test = y < n_classes, y_test < n_classes
+    model = cls().fit(X[keep], list(names[y[keep]]))
+    assert list(model.classes_) == list(names[:n_classes])
+    predicted = model.predict(X_test[keep_test])
+    assert predicted.dtype.kind == "U"
+    assert np.mean(predicted == names[y_test[keep_test]]) > 0.8
+    numeric = cls().fit(X[keep], y[keep]).predict(X_test[keep_test])
+    np.testing.assert_array_equal(predicted, names[numeric])
+
+
+@pytest.mark.parametrize("cls", LEARNERS)
+def test_bad_data_raises_input_error(cls):
+    X, y, _, _ = _standardised("iris")
+    with pytest.raises(InputError, match="class"):
+        cls().fit(X[:10], np.zeros(10))
+    with pytest.raises(InputError, match="empty"):
+        cls().fit(np.empty((0, 4)), np.empty(0))
+    with pytest.raises(InputError, match="samples"):
+        cls().fit(X, y[:-1])
+    with pytest.raises(InputError, match="NaN"):
+        cls().fit(X, np.where(np.arange(len(y)) == 5, np.nan, y))
+
+
+@pytest.mark.parametrize("cls", LEARNERS)
+@pytest.mark.parametrize(("param", "value"), [("C", 0.0), ("max_iter", 0), ("tol", -1.0)])
+def test_bad_hyperparameters_raise_parameter_error(cls, param, value):
+    X, y, _, _ = _standardised("iris")
+    with pytest.raises(ParameterError, match=param):
+        cls(**{param: value}).fit(X, y)
