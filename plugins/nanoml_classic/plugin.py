@@ -1,9 +1,13 @@
 """Entry point of the classic plugin: registers its learners with nanoml."""
 
 from nanoml import hookimpl
+from nanoml_classic.forest import RandomForestClassifier, RandomForestRegressor
 from nanoml_classic.linear import ElasticNet, Lasso, LinearRegression, Ridge
 from nanoml_classic.logistic import LinearSVM, LogisticRegression
 from nanoml_classic.naive_bayes import GaussianNB, MultinomialNB
+from nanoml_classic.neighbors import KNeighborsClassifier
+from nanoml_classic.svm import SVC
+from nanoml_classic.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 
 @hookimpl
@@ -16,3 +20,9 @@ def register_learners(register):
     register(LinearSVM)
     register(GaussianNB)
     register(MultinomialNB)
+    register(DecisionTreeClassifier)
+    register(DecisionTreeRegressor)
+    register(RandomForestClassifier)
+    register(RandomForestRegressor)
+    register(KNeighborsClassifier)
+    register(SVC)

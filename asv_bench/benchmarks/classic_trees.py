@@ -1,0 +1,98 @@
+"""Trees, forests, nearest neighbours and the kernel SVM, nanoml beside scikit-learn.
+
+Each class times the same work on the same seeded data: fitting, except for k-nearest
+neighbours, whose work is the prediction.
+"""
+
+import importlib
+
+import numpy as np
+
+
+def _sklearn(module):
+    try:
+        return importlib.import_module(f"sklearn.{module}")
+    except ImportError:
+        raise NotImplementedError("scikit-learn is not installed") from None
+
+
+def _classes(n, d=20, informative=10, seed=0):
+    """Two classes split by a noisy hyperplane in the first `informative` features."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    w = rng.standard_normal(informative)
+    return X, (X[:, :informative] @ w + rng.standard_normal(n) > 0).astype(np.int64)
+
+
+class _FitPair:
+    """setup builds the data, `self.ours` and `self.theirs`; the timings fit each once."""
+
+    param_names = ["rows"]
+
+    def time_nanoml(self, rows):
+        self.ours.fit(self.X, self.y)
+
+    def time_sklearn(self, rows):
+        self.theirs.fit(self.X, self.y)
+
+    def _warm(self):
+        self.ours.fit(self.X[:200], self.y[:200])  # compile (or load) the kernels untimed
+
+
+class DecisionTreeFit(_FitPair):
+    params = [[1_000, 10_000, 100_000]]
+
+    def setup(self, rows):
+        from nanoml_classic.tree import DecisionTreeClassifier
+
+        self.theirs = _sklearn("tree").DecisionTreeClassifier(random_state=0)
+        self.X, self.y = _classes(rows)
+        self.ours = DecisionTreeClassifier()
+        self._warm()
+
+
+class RandomForestFit(_FitPair):
+    params = [[1_000, 20_000]]
+
+    def setup(self, rows):
+        from nanoml_classic.forest import RandomForestClassifier
+
+        # both use the two cores: nanoml grows trees on a thread pool
+        self.theirs = _sklearn("ensemble").RandomForestClassifier(random_state=0, n_jobs=2)
+        self.X, self.y = _classes(rows)
+        self.ours = RandomForestClassifier()
+        self._warm()
+
+
+class SVCFit(_FitPair):
+    params = [[1_000, 5_000]]
+
+    def setup(self, rows):
+        from nanoml_classic.svm import SVC
+
+        self.theirs = _sklearn("svm").SVC()
+        self.X, self.y = _classes(rows)
+        self.ours = SVC()
+        self._warm()
+
+
+class KNeighborsPredict:
+    """10,000 queries against a training set of `rows` samples, k = 5."""
+
+    params = [[10_000, 100_000]]
+    param_names = ["rows"]
+
+    def setup(self, rows):
+        from nanoml_classic.neighbors import KNeighborsClassifier
+
+        X, y = _classes(rows + 10_000)
+        self.queries = X[rows:]
+        self.theirs = _sklearn("neighbors").KNeighborsClassifier().fit(X[:rows], y[:rows])
+        self.ours = KNeighborsClassifier().fit(X[:rows], y[:rows])
+        self.ours.predict(self.queries[:10])  # compile (or load) the kernels untimed
+
+    def time_nanoml(self, rows):
+        self.ours.predict(self.queries)
+
+    def time_sklearn(self, rows):
+        self.theirs.predict(self.queries)

@@ -1,0 +1,138 @@
+"""Kernel SVM: the SMO solution against scikit-learn's LIBSVM, the row cache, bad input."""
+
+import numpy as np
+import pytest
+from nanoml_classic import svm
+from nanoml_classic.svm import SVC, solve_binary
+
+from nanoml import Learner
+from nanoml.data import load_dataset
+from nanoml.errors import InputError, ParameterError
+from nanoml.testing import check_learner
+
+
+def _standardised(name):
+    data = load_dataset(name)
+    mean, std = data.X_train.mean(axis=0), data.X_train.std(axis=0)
+    std[std == 0] = 1.0
+    return (data.X_train - mean) / std, data.y_train, (data.X_test - mean) / std, data.y_test
+
+
+def _sklearn_ovo_decision(reference, X):
+    """scikit-learn's pairwise decision values, positive favouring the pair's first class."""
+    values = reference.decision_function(X)
+    return -values[:, None] if values.ndim == 1 else values
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+def test_contract(kernel):
+    check_learner(SVC, params={"kernel": kernel})
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+@pytest.mark.parametrize("dataset", ["moons", "iris", "breast-cancer", "digits"])
+def test_matches_sklearn(dataset, kernel):
+    sk_svm = pytest.importorskip("sklearn.svm")
+    X, y, X_test, y_test = _standardised(dataset)
+    model = SVC(kernel=kernel).fit(X, y)
+    reference = sk_svm.SVC(kernel=kernel, decision_function_shape="ovo").fit(X, y)
+    assert model.gamma_ == pytest.approx(reference._gamma, rel=1e-12)
+    assert model.score(X_test, y_test) >= reference.score(X_test, y_test) - 0.01
+    # the same convex problem solved to the same tolerance: close decision values
+    np.testing.assert_allclose(
+        model.decision_function(X_test), _sklearn_ovo_decision(reference, X_test), atol=0.02
+    )
+
+
+def test_tight_tolerance_reaches_sklearns_solution():
+    sk_svm = pytest.importorskip("sklearn.svm")
+    X, y, X_test, _ = _standardised("breast-cancer")
+    model = SVC(C=3.0, tol=1e-8).fit(X, y)
+    reference = sk_svm.SVC(C=3.0, tol=1e-8).fit(X, y)
+    order = np.argsort(reference.support_)  # theirs lists support vectors class by class
+    np.testing.assert_array_equal(model.support_, reference.support_[order])
+    # for two classes scikit-learn flips LIBSVM's signs so that positive means classes_[1]
+    np.testing.assert_allclose(model.dual_coef_, -reference.dual_coef_[:, order], atol=1e-4)
+    np.testing.assert_allclose(model.intercept_, -reference.intercept_, atol=1e-5)
+    np.testing.assert_allclose(
+        model.decision_function(X_test), _sklearn_ovo_decision(reference, X_test), atol=1e-5
+    )
+
+
+def _kkt_violation(X, y, alpha, rho, C, gamma):
+    """Largest breach of the C-SVC optimality conditions by (α, ρ)."""
+    K = np.exp(-gamma * ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    margin = y * (K @ (alpha * y) - rho)
+    free = (alpha > 0) & (alpha < C)
+    return max(
+        np.max(np.abs(y @ alpha)),
+        np.max(1 - margin[alpha == 0], initial=0.0),  # outside the margin
+        np.max(margin[alpha == C] - 1, initial=0.0),  # inside the margin
+        np.max(np.abs(margin[free] - 1), initial=0.0),  # on the margin
+    )
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["full-matrix", "row-cache"])
+def test_solver_reaches_the_optimality_conditions(cached, monkeypatch):
+    if cached:  # compute rows on demand, with room for 3 of them: eviction all the time
+        monkeypatch.setattr(svm, "FULL_MATRIX", 0)
+        monkeypatch.setattr(svm, "CACHE_BYTES", 3 * 8 * 160)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((160, 3))
+    y = np.where(X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(160) > 0, 1.0, -1.0)
+    alpha, rho, n_iter = solve_binary(X, y, "rbf", 0.5, 2.0, 1e-6)
+    assert 0 < n_iter < 100_000
+    assert np.all((alpha >= 0) & (alpha <= 2.0))
+    assert _kkt_violation(X, y, alpha, rho, 2.0, 0.5) < 1e-5
+
+
+def test_row_cache_and_full_matrix_agree(monkeypatch):
+    X, y, X_test, _ = _standardised("moons")
+    full = SVC(C=10.0, tol=1e-8).fit(X, y)
+    monkeypatch.setattr(svm, "FULL_MATRIX", 0)
+    monkeypatch.setattr(svm, "CACHE_BYTES", 16 * 8 * len(y))
+    cached = SVC(C=10.0, tol=1e-8).fit(X, y)
+    # rows computed one by one round differently from whole blocks: same optimum only
+    np.testing.assert_allclose(
+        cached.decision_function(X_test), full.decision_function(X_test), atol=1e-6
+    )
+
+
+def test_gamma_choices():
+    X = np.random.default_rng(0).standard_normal((40, 4)) * 3.0
+    y = np.arange(40) % 2
+    assert SVC().fit(X, y).gamma_ == pytest.approx(1.0 / (4 * X.var()))
+    assert SVC(gamma="auto").fit(X, y).gamma_ == 0.25
+    assert SVC(gamma=0.7).fit(X, y).gamma_ == 0.7
+
+
+def test_string_labels_round_trip(tmp_path):
+    X, y, X_test, y_test = _standardised("iris")
+    names = np.array(["setosa", "versicolor", "virginica"])
+    model = SVC().fit(X, list(names[y]))
+    path = tmp_path / "svm.npz"
+    model.save(path)
+    loaded = Learner.load(path)
+    np.testing.assert_array_equal(loaded.predict(X_test), model.predict(X_test))
+    assert np.mean(loaded.predict(X_test) == names[y_test]) > 0.9
+
+
+def test_bad_input_raises():
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(InputError, match="class"):
+        SVC().fit(X, np.zeros(10))
+    with pytest.raises(InputError, match="empty"):
+        SVC().fit(np.empty((0, 2)), [])
+    with pytest.raises(InputError, match="samples"):
+        SVC().fit(X, np.arange(9) % 2)
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [({"C": 0.0}, "C"), ({"kernel": "poly"}, "kernel"), ({"gamma": "big"}, "gamma"),
+     ({"gamma": -1.0}, "gamma"), ({"tol": 0}, "tol")],
+)
+def test_bad_parameters_raise(params, words):
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ParameterError, match=words):
+        SVC(**params).fit(X, np.arange(10) % 2)

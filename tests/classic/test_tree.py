@@ -1,0 +1,231 @@
+"""Decision trees: the same trees as scikit-learn (up to ties), the kernels, bad input."""
+
+import numpy as np
+import pytest
+from nanoml_classic.forest import RandomForestClassifier
+from nanoml_classic.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from nanoml_classic.tree_kernels import LEAF, sum_tree_values
+
+from nanoml import Learner
+from nanoml.errors import InputError, ParameterError
+from nanoml.testing import check_learner
+
+
+def _classes(n=300, d=5, seed=0):
+    """Three classes from an interaction, a threshold and noise: trees need many splits."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = (X[:, 0] * X[:, 1] + 0.5 * rng.standard_normal(n) > 0).astype(np.int64)
+    return X, y + (X[:, 2] > 0.5)
+
+
+def _targets(n=300, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("cls", [DecisionTreeClassifier, DecisionTreeRegressor])
+def test_contract(cls):
+    check_learner(cls)
+
+
+def _split_cost(y, goes_left, criterion):
+    """Weighted impurity of the two children of a split."""
+    cost = 0.0
+    for side in (y[goes_left], y[~goes_left]):
+        if criterion == "squared_error":
+            cost += ((side - side.mean()) ** 2).sum()
+            continue
+        share = np.bincount(side) / len(side)
+        if criterion == "gini":
+            cost += len(side) * (1.0 - share @ share)
+        else:
+            share = share[share > 0]
+            cost -= len(side) * (share @ np.log(share))
+    return cost
+
+
+def _assert_same_tree(ours, theirs, X, y, criterion):
+    """Walk both trees together; where they split differently, the splits must tie.
+
+    scikit-learn visits features in a random order, so of two equally good splits it may
+    take either; below such a node the trees differ legitimately. Everywhere else the
+    leaves, features, partitions and values must agree. Returns the number of ties.
+    """
+    t = theirs.tree_
+    ties = 0
+    stack = [(0, 0, np.ones(len(X), dtype=bool))]
+    while stack:
+        a, b, members = stack.pop()
+        assert (ours.feature_[a] == LEAF) == (t.children_left[b] == -1)
+        if ours.feature_[a] == LEAF:
+            np.testing.assert_allclose(ours.value_[a], t.value[b].ravel(), rtol=1e-12)
+            continue
+        left_a = X[:, ours.feature_[a]] <= ours.threshold_[a]
+        left_b = X[:, t.feature[b]] <= t.threshold[b]
+        if ours.feature_[a] != t.feature[b] or not np.array_equal(
+            left_a & members, left_b & members
+        ):
+            np.testing.assert_allclose(
+                _split_cost(y[members], left_a[members], criterion),
+                _split_cost(y[members], left_b[members], criterion),
+                rtol=1e-10,
+            )
+            ties += 1
+            continue
+        assert abs(ours.threshold_[a] - t.threshold[b]) < 1e-6  # theirs is float32-based
+        stack.append((ours.left_[a], t.children_left[b], members & left_a))
+        stack.append((ours.right_[a], t.children_right[b], members & ~left_a))
+    return ties
+
+
+SETTINGS = [{}, {"max_depth": 3}, {"min_samples_leaf": 5}, {"min_samples_split": 12}]
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+@pytest.mark.parametrize("criterion", ["gini", "entropy"])
+def test_classifier_grows_sklearns_tree(criterion, settings):
+    tree = pytest.importorskip("sklearn.tree")
+    for seed in range(3):
+        X, y = _classes(seed=seed)
+        ours = DecisionTreeClassifier(criterion=criterion, **settings).fit(X, y)
+        theirs = tree.DecisionTreeClassifier(
+            criterion=criterion, random_state=seed, **settings
+        ).fit(X, y)
+        _assert_same_tree(ours, theirs, X, y, criterion)
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_regressor_grows_sklearns_tree(settings):
+    tree = pytest.importorskip("sklearn.tree")
+    for seed in range(3):
+        X, y = _targets(seed=seed)
+        ours = DecisionTreeRegressor(**settings).fit(X, y)
+        theirs = tree.DecisionTreeRegressor(random_state=seed, **settings).fit(X, y)
+        _assert_same_tree(ours, theirs, X, y, "squared_error")
+        assert len(ours.feature_) == theirs.tree_.node_count
+
+
+def test_same_predictions_as_sklearn_where_nothing_ties():
+    """Large leaves leave no ties: every prediction agrees, to the last digit."""
+    tree = pytest.importorskip("sklearn.tree")
+    X, y = _targets(n=600, seed=4)
+    queries = np.random.default_rng(5).standard_normal((500, X.shape[1]))
+    ours = DecisionTreeRegressor(min_samples_leaf=15).fit(X, y)
+    theirs = tree.DecisionTreeRegressor(min_samples_leaf=15, random_state=0).fit(X, y)
+    assert _assert_same_tree(ours, theirs, X, y, "squared_error") == 0
+    np.testing.assert_allclose(ours.predict(queries), theirs.predict(queries), rtol=1e-12)
+    X, y = _classes(n=600, seed=4)
+    for criterion in ("gini", "entropy"):
+        ours = DecisionTreeClassifier(criterion=criterion, max_depth=3).fit(X, y)
+        theirs = tree.DecisionTreeClassifier(
+            criterion=criterion, max_depth=3, random_state=0
+        ).fit(X, y)
+        np.testing.assert_allclose(
+            ours.predict_proba(queries), theirs.predict_proba(queries), rtol=1e-12
+        )
+
+
+def _walk(X, model):
+    """Plain-Python reference for sum_tree_values."""
+    out = np.zeros((X.shape[0], model.value_.shape[1]))
+    for i, x in enumerate(X):
+        for root in model.roots_:
+            node = root
+            while model.feature_[node] != LEAF:
+                go_left = x[model.feature_[node]] <= model.threshold_[node]
+                node = model.left_[node] if go_left else model.right_[node]
+            out[i] += model.value_[node]
+    return out
+
+
+def test_sum_tree_values_matches_a_serial_walk():
+    X, y = _classes(n=200)
+    forest = RandomForestClassifier(n_estimators=7, max_depth=6).fit(X, y)
+    queries = np.random.default_rng(1).standard_normal((150, X.shape[1]))
+    out = np.zeros((150, forest.value_.shape[1]))
+    sum_tree_values(
+        queries, forest.feature_, forest.threshold_, forest.left_, forest.right_,
+        forest.value_, forest.roots_, out,
+    )
+    np.testing.assert_allclose(out, _walk(queries, forest), rtol=1e-14)
+
+
+def test_stopping_rules_hold():
+    X, y = _targets(n=400)
+    model = DecisionTreeRegressor(max_depth=4, min_samples_leaf=7).fit(X, y)
+    depth = np.zeros(len(model.feature_), dtype=np.int64)
+    for node in range(len(model.feature_)):  # parents come before their children
+        if model.feature_[node] != LEAF:
+            depth[model.left_[node]] = depth[model.right_[node]] = depth[node] + 1
+    reached = np.zeros(len(model.feature_), dtype=np.int64)
+    for x in X:
+        node = 0
+        while model.feature_[node] != LEAF:
+            below = x[model.feature_[node]] <= model.threshold_[node]
+            node = model.left_[node] if below else model.right_[node]
+        reached[node] += 1
+    is_leaf = model.feature_ == LEAF
+    assert depth.max() == 4
+    assert reached[is_leaf].min() >= 7
+    assert reached[~is_leaf].sum() == 0
+
+
+def test_max_features_draws_per_seed_and_skips_constant_features():
+    X, y = _classes(n=300, d=8)
+    a = DecisionTreeClassifier(max_features=2, seed=1).fit(X, y)
+    b = DecisionTreeClassifier(max_features=2, seed=1).fit(X, y)
+    c = DecisionTreeClassifier(max_features=2, seed=2).fit(X, y)
+    np.testing.assert_array_equal(a.feature_, b.feature_)
+    assert not np.array_equal(a.feature_, c.feature_)
+    # with one informative feature among constants, a draw keeps going until it finds it
+    lone = np.zeros((300, 6))
+    lone[:, 4] = X[:, 0]
+    model = DecisionTreeClassifier(max_features=1, seed=0).fit(lone, X[:, 0] > 0.3)
+    assert model.score(lone, X[:, 0] > 0.3) == 1.0
+    assert set(model.feature_[model.feature_ != LEAF]) == {4}
+
+
+def test_string_labels_round_trip(tmp_path):
+    X, y = _classes()
+    names = np.array(["low", "mid", "high"])[y]
+    model = DecisionTreeClassifier(max_depth=4).fit(X, list(names))
+    assert set(model.predict(X)) <= set(names)
+    path = tmp_path / "tree.npz"
+    model.save(path)
+    loaded = Learner.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_bad_input_raises():
+    X, y = _classes(n=40)
+    with pytest.raises(InputError, match="class"):
+        DecisionTreeClassifier().fit(X, np.zeros(40))
+    with pytest.raises(InputError, match="empty"):
+        DecisionTreeClassifier().fit(np.empty((0, 5)), np.empty(0))
+    with pytest.raises(InputError, match="NaN"):
+        DecisionTreeRegressor().fit(X, np.where(y == 1, np.nan, 1.0))
+    with pytest.raises(InputError, match="fitted with 5"):
+        DecisionTreeClassifier().fit(X, y).predict(X[:, :3])
+    with pytest.raises(InputError, match="samples"):
+        DecisionTreeRegressor().fit(X, y[:-2])
+
+
+@pytest.mark.parametrize(
+    "params, words",
+    [
+        ({"criterion": "mse"}, "criterion"),
+        ({"max_depth": 0}, "max_depth"),
+        ({"min_samples_split": 1}, "min_samples_split"),
+        ({"min_samples_leaf": 0}, "min_samples_leaf"),
+        ({"max_features": "all"}, "max_features"),
+        ({"max_features": 1.5}, "max_features"),
+        ({"max_features": 9}, "max_features=9 exceeds"),
+    ],
+)
+def test_bad_parameters_raise(params, words):
+    X, y = _classes(n=40)
+    with pytest.raises(ParameterError, match=words):
+        DecisionTreeClassifier(**params).fit(X, y)
