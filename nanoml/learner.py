@@ -181,8 +181,12 @@ class Learner:
             raise ModelFileError(f"'{path}' holds a '{name}' model, not a '{cls.name}'")
         else:
             target = cls
+        # JSON stores tuples as lists; hyperparameters given as sequences are tuples again
+        params = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in header.get("params", {}).items()
+        }
         try:
-            learner = target(**header.get("params", {}))
+            learner = target(**params)
             learner._set_state(header.get("state", {}), arrays)
         except (TypeError, KeyError, ValueError) as exc:
             raise ModelFileError(f"'{path}' does not match learner '{name}': {exc}") from None

@@ -7,6 +7,7 @@ and a clear stop when the loss turns NaN or infinite.
 """
 
 import math
+import sys
 import time
 
 import numpy as np
@@ -126,7 +127,7 @@ def train(step, module, optimizer, X, y, *, epochs, batch_size, validation_fract
         if progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "seconds")
             tqdm.write(f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s, "
-                       f"{train_rows.shape[0] / seconds:,.0f} samples/s)")
+                       f"{train_rows.shape[0] / seconds:,.0f} samples/s)", file=sys.stderr)
         watched = results.get("val_loss", results["loss"])
         if watched < best_loss:
             best_loss, stale = watched, 0
