@@ -8,6 +8,7 @@ Ops take and return Tensors and record their backward when an input requires gra
 # (this module exists to re-export names)
 
 from nanoml.losses import binary_cross_entropy, cross_entropy, hinge, kl_divergence, mae, mse
+from nanoml.ops.conv import avg_pool2d, conv2d, max_pool2d
 from nanoml.ops.elementwise import (
     abs,
     add,
@@ -27,5 +28,6 @@ from nanoml.ops.elementwise import (
 )
 from nanoml.ops.linalg import linear, matmul
 from nanoml.ops.nn import batch_norm, dropout, embedding
+from nanoml.ops.recurrent import gru, lstm, rnn
 from nanoml.ops.reduce import argmax, log_softmax, logsumexp, max, mean, min, softmax, sum, var
 from nanoml.ops.shape import concatenate, flatten, getitem, reshape, stack, transpose

@@ -3,5 +3,25 @@
 The CUDA twins in `nanoml.kernels.cuda` have the same names and arguments.
 """
 
+from nanoml.kernels.cpu.conv import (  # noqa: F401
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    col2im,
+    conv2d_backward_weight_direct,
+    conv2d_forward_direct,
+    conv_matmul,
+    im2col,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    pad2d,
+)
 from nanoml.kernels.cpu.losses import softmax_xent_backward, softmax_xent_forward  # noqa: F401
 from nanoml.kernels.cpu.optim import adam_update, rmsprop_update, sgd_update  # noqa: F401
+from nanoml.kernels.cpu.recurrent import (  # noqa: F401
+    gru_backward,
+    gru_forward,
+    lstm_backward,
+    lstm_forward,
+    rnn_backward,
+    rnn_forward,
+)

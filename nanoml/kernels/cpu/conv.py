@@ -1,0 +1,349 @@
+"""Convolution and pooling kernels over NCHW arrays (weights OIHW), forward and backward.
+
+Two convolution routes; the op picks one by shape (see `nanoml.ops.conv`):
+
+* direct, for stride 1, few input channels and small kernels (a first 3x3 layer on grey or
+  RGB images): no im2col copy. Each output plane is computed at the input's row pitch, so
+  that every kernel tap is one long contiguous multiply-add over the whole plane (the
+  columns past the output width are junk and dropped when the plane is stored); 3x3 kernels
+  are unrolled so that all nine taps go in one pass. Padding is a zero-padded copy of the
+  input made first (`pad2d`); the input gradient is the same kernel run on the padded
+  output gradient with flipped, transposed weights.
+* im2col + GEMM for everything else: `im2col` / `col2im` and `conv_matmul`, a threaded
+  wrapper of `nanoml.kernels.cpu.gemm`'s register-tiled product.
+
+Pooling has no padding. Its windows are unrolled at compile time for the common sizes
+(2x2 stride 2, 3x3 stride 2, 3x3 stride 1): with the window a straight line of code LLVM
+vectorises the loop over output columns, about 5x faster than the generic loops that serve
+other sizes through the same code.
+
+Shapes: input (N, C, H, W), weight (M, C, KH, KW), bias (M,), output (N, M, OH, OW).
+All arrays are C-contiguous and of one float dtype (float32 or float64); max-pool indices are
+int32 offsets into each (H, W) input plane. The caller allocates outputs and scratch.
+
+Policy for every kernel: ``cache=True``; ``parallel=True`` with ``prange`` over batch, planes
+or output channels (each iteration writes its own slice, so no races); ``fastmath`` at most
+``{"contract", "reassoc"}``: fused multiply-add and, in the weight-gradient sums only,
+reassociation so that dot products vectorise. Neither flag lets LLVM assume the absence of
+NaN or inf, so those still propagate as in PyTorch.
+"""
+
+import numba
+import numpy as np
+from numba import prange
+
+from nanoml.kernels.cpu.gemm import ROWS, matmul_rows
+
+
+@numba.njit(cache=True)
+def _copy(dst, src):
+    """``dst[:] = src`` for 1-D views as a plain loop (numba's slice assignment copies twice)."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@numba.njit(cache=True, parallel=True)
+def pad2d(x, pad_h, pad_w, out):
+    """``out[n, c, i, j] = x[n, c, i - pad_h, j - pad_w]`` where that exists, 0 elsewhere.
+
+    `out` may be of any height and width, so a negative pad crops.
+    """
+    N, C, H, W = x.shape
+    OH, OW = out.shape[2], out.shape[3]
+    j0 = max(0, pad_w)
+    j1 = min(OW, W + pad_w)
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        for i in range(OH):
+            dst = out[n, c, i]
+            ih = i - pad_h
+            if ih < 0 or ih >= H or j1 <= j0:
+                dst[:] = 0
+                continue
+            dst[:j0] = 0
+            _copy(dst[j0:j1], x[n, c, ih, j0 - pad_w : j1 - pad_w])
+            dst[j1:] = 0
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _add_taps(xf, a, wv, Wp, KH, KW):
+    """``a[p] += sum(wv[kh, kw] * xf[p + kh * Wp + kw])`` for every p of `a`.
+
+    The indices are unsigned so that LLVM knows they are not negative (no wrap-around
+    select) and vectorises the loop over p. Called with literal KH and KW the taps unroll
+    and each ``a[p]`` is loaded and stored once for all of them.
+    """
+    uWp = np.uint64(Wp)
+    for p in range(a.shape[0]):
+        s = a[p]
+        up = np.uint64(p)
+        for kh in range(KH):
+            for kw in range(KW):
+                s += wv[kh, kw] * xf[up + np.uint64(kh) * uWp + np.uint64(kw)]
+        a[p] = s
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract"})
+def conv2d_forward_direct(xp, w, b, out, acc):
+    """Stride-1 convolution of an already padded input `xp`: ``out = conv(xp, w) + b``.
+
+    `acc` is (N, (OH - 1) * Wp + OW) scratch: one output plane at the input's row pitch Wp.
+    """
+    N, C, Hp, Wp = xp.shape
+    M, _, KH, KW = w.shape
+    OH, OW = out.shape[2], out.shape[3]
+    L = (OH - 1) * Wp + OW
+    for n in prange(N):
+        a = acc[n, :L]
+        for o in range(M):
+            a[:] = b[o]
+            for c in range(C):
+                xf = xp[n, c].ravel()
+                wv = w[o, c]
+                if KH == 3 and KW == 3:
+                    _add_taps(xf, a, wv, Wp, 3, 3)
+                else:  # one vectorised pass per tap
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            tap = kh * Wp + kw
+                            _add_taps(xf[tap:], a, wv[kh:, kw:], Wp, 1, 1)
+            for oh in range(OH):
+                _copy(out[n, o, oh], a[oh * Wp : oh * Wp + OW])
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
+def conv2d_backward_weight_direct(xp, grad_out, grad_w, grad_b, gfull):
+    """Weight and bias gradients of `conv2d_forward_direct` (overwritten, not accumulated).
+
+    `gfull` is (M, (OH - 1) * Wp + OW) scratch: one output-gradient plane at the input's
+    row pitch with zeros in the junk columns, so each tap's gradient is one dot product.
+    """
+    N, C, Hp, Wp = xp.shape
+    M, _, KH, KW = grad_w.shape
+    OH, OW = grad_out.shape[2], grad_out.shape[3]
+    L = (OH - 1) * Wp + OW
+    for o in prange(M):
+        gf = gfull[o]
+        gf[:] = 0
+        zero = grad_w.dtype.type(0)
+        grad_w[o] = zero
+        bias_sum = zero
+        for n in range(N):
+            for oh in range(OH):
+                _copy(gf[oh * Wp : oh * Wp + OW], grad_out[n, o, oh])
+            s = zero
+            for p in range(L):
+                s += gf[p]
+            bias_sum += s
+            for c in range(C):
+                xf = xp[n, c].ravel()
+                for kh in range(KH):
+                    for kw in range(KW):
+                        xs = xf[kh * Wp + kw : kh * Wp + kw + L]
+                        s = zero
+                        for p in range(L):
+                            s += gf[p] * xs[p]
+                        grad_w[o, c, kh, kw] += s
+        grad_b[o] = bias_sum
+
+
+@numba.njit(cache=True)
+def _valid_columns(W, kw, stride_w, pad_w, OW):
+    """Output columns [lo, hi) whose input column ``ow * stride_w + kw - pad_w`` is in the image."""
+    lo = min(OW, max(0, (pad_w - kw + stride_w - 1) // stride_w))
+    hi = max(lo, min(OW, (W - 1 + pad_w - kw) // stride_w + 1))
+    return lo, hi
+
+
+# im2col and col2im index with unsigned integers: then LLVM knows no index is negative (no
+# wrap-around select) and vectorises their short row copies, 3-5x faster than views.
+
+
+@numba.njit(cache=True, parallel=True)
+def im2col(x, KH, KW, stride_h, stride_w, pad_h, pad_w, cols):
+    """Unfold every input patch into a column: `cols` is (C*KH*KW, N*OH*OW).
+
+    Row ``(c * KH + kh) * KW + kw`` holds that tap for every output position of every
+    sample, so ``w.reshape(M, -1) @ cols`` is the whole batch's convolution in one GEMM
+    (as (M, N, OH, OW)); one large GEMM runs faster than N small ones.
+    """
+    N, C, H, W = x.shape
+    OH = (H + 2 * pad_h - KH) // stride_h + 1
+    OW = (W + 2 * pad_w - KW) // stride_w + 1
+    P = OH * OW
+    step = np.uint64(stride_w)
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        xf = x[n, c].ravel()
+        for kh in range(KH):
+            for kw in range(KW):
+                row = cols[(c * KH + kh) * KW + kw]
+                lo, hi = _valid_columns(W, kw, stride_w, pad_w, OW)
+                for oh in range(OH):
+                    base = np.uint64(n * P + oh * OW)
+                    ih = oh * stride_h - pad_h + kh
+                    if ih < 0 or ih >= H:
+                        for j in range(OW):
+                            row[base + np.uint64(j)] = 0
+                        continue
+                    for j in range(lo):
+                        row[base + np.uint64(j)] = 0
+                    src = np.uint64(ih * W + lo * stride_w + kw - pad_w)
+                    dst = base + np.uint64(lo)
+                    for j in range(hi - lo):
+                        row[dst + np.uint64(j)] = xf[src + np.uint64(j) * step]
+                    for j in range(hi, OW):
+                        row[base + np.uint64(j)] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def col2im(cols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x):
+    """The adjoint of `im2col`: sum each column entry back onto its input pixel."""
+    N, C, H, W = grad_x.shape
+    OH = (H + 2 * pad_h - KH) // stride_h + 1
+    OW = (W + 2 * pad_w - KW) // stride_w + 1
+    P = OH * OW
+    step = np.uint64(stride_w)
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        gx = grad_x[n, c].ravel()
+        gx[:] = 0
+        for kh in range(KH):
+            for kw in range(KW):
+                row = cols[(c * KH + kh) * KW + kw]
+                lo, hi = _valid_columns(W, kw, stride_w, pad_w, OW)
+                for oh in range(OH):
+                    ih = oh * stride_h - pad_h + kh
+                    if ih < 0 or ih >= H:
+                        continue
+                    src = np.uint64(n * P + oh * OW + lo)
+                    dst = np.uint64(ih * W + lo * stride_w + kw - pad_w)
+                    for j in range(hi - lo):
+                        gx[dst + np.uint64(j) * step] += row[src + np.uint64(j)]
+
+
+@numba.njit(cache=True, parallel=True)
+def conv_matmul(a, b, c):
+    """``c = a @ b`` for the im2col route, bands of rows of `c` spread over threads.
+
+    The tiles are `nanoml.kernels.cpu.gemm`'s (faster than the OpenBLAS NumPy ships here);
+    `b` and `c` need unit stride along their rows, `a` may be a transposed view.
+    """
+    M = a.shape[0]
+    for band in prange((M + ROWS - 1) // ROWS):
+        matmul_rows(a, b, c, band * ROWS, min(M, band * ROWS + ROWS))
+
+
+@numba.njit(cache=True)
+def _max_pool_plane(xp, out, idx, KH, KW, SH, SW):
+    """Max of every KHxKW window of one plane, with the flat index of the first maximum.
+
+    Ties go to the first element in row-major window order and NaN wins, as in PyTorch.
+    """
+    OH, OW = out.shape
+    W = xp.shape[1]
+    for oh in range(OH):
+        h0 = oh * SH
+        for ow in range(OW):
+            w0 = ow * SW
+            best = xp[h0, w0]
+            where = h0 * W + w0
+            for kh in range(KH):
+                for kw in range(KW):
+                    v = xp[h0 + kh, w0 + kw]
+                    take = (v > best) | (v != v)
+                    best = v if take else best
+                    where = (h0 + kh) * W + w0 + kw if take else where
+            out[oh, ow] = best
+            idx[oh, ow] = where
+
+
+@numba.njit(cache=True, parallel=True)
+def max_pool2d_forward(x, KH, KW, SH, SW, out, idx):
+    """Max pooling without padding; `idx` (int32, shaped like `out`) records the argmax."""
+    N, C = x.shape[0], x.shape[1]
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        # Literal sizes let LLVM unroll the window and vectorise across output columns.
+        if KH == 2 and KW == 2 and SW == 2:
+            _max_pool_plane(x[n, c], out[n, c], idx[n, c], 2, 2, SH, 2)
+        elif KH == 3 and KW == 3 and SW == 2:
+            _max_pool_plane(x[n, c], out[n, c], idx[n, c], 3, 3, SH, 2)
+        elif KH == 3 and KW == 3 and SW == 1:
+            _max_pool_plane(x[n, c], out[n, c], idx[n, c], 3, 3, SH, 1)
+        else:
+            _max_pool_plane(x[n, c], out[n, c], idx[n, c], KH, KW, SH, SW)
+
+
+@numba.njit(cache=True, parallel=True)
+def max_pool2d_backward(grad_out, idx, grad_x):
+    """Route each output gradient to its window's argmax (summing where windows overlap)."""
+    N, C = grad_x.shape[0], grad_x.shape[1]
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        gx = grad_x[n, c].ravel()
+        gx[:] = 0
+        g = grad_out[n, c].ravel()
+        where = idx[n, c].ravel()
+        for p in range(g.size):
+            gx[where[p]] += g[p]
+
+
+@numba.njit(cache=True)
+def _avg_pool_plane(xp, out, KH, KW, SH, SW):
+    """Mean of every KHxKW window of one plane."""
+    OH, OW = out.shape
+    scale = xp.dtype.type(1.0 / (KH * KW))
+    for oh in range(OH):
+        h0 = oh * SH
+        for ow in range(OW):
+            w0 = ow * SW
+            s = xp.dtype.type(0)
+            for kh in range(KH):
+                for kw in range(KW):
+                    s += xp[h0 + kh, w0 + kw]
+            out[oh, ow] = s * scale
+
+
+@numba.njit(cache=True, parallel=True)
+def avg_pool2d_forward(x, KH, KW, SH, SW, out):
+    """Average pooling without padding."""
+    N, C = x.shape[0], x.shape[1]
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        # Literal sizes, as in max_pool2d_forward.
+        if KH == 2 and KW == 2 and SW == 2:
+            _avg_pool_plane(x[n, c], out[n, c], 2, 2, SH, 2)
+        elif KH == 3 and KW == 3 and SW == 2:
+            _avg_pool_plane(x[n, c], out[n, c], 3, 3, SH, 2)
+        elif KH == 3 and KW == 3 and SW == 1:
+            _avg_pool_plane(x[n, c], out[n, c], 3, 3, SH, 1)
+        else:
+            _avg_pool_plane(x[n, c], out[n, c], KH, KW, SH, SW)
+
+
+@numba.njit(cache=True, parallel=True)
+def avg_pool2d_backward(grad_out, KH, KW, SH, SW, grad_x):
+    """Spread each output gradient evenly over its window (summing where windows overlap)."""
+    N, C = grad_x.shape[0], grad_x.shape[1]
+    OH, OW = grad_out.shape[2], grad_out.shape[3]
+    scale = grad_x.dtype.type(1.0 / (KH * KW))
+    for plane in prange(N * C):
+        n = plane // C
+        c = plane - n * C
+        gx = grad_x[n, c]
+        gx[:] = 0
+        g = grad_out[n, c]
+        for oh in range(OH):
+            for kh in range(KH):
+                dst = gx[oh * SH + kh]
+                for ow in range(OW):
+                    v = g[oh, ow] * scale
+                    for kw in range(KW):
+                        dst[ow * SW + kw] += v

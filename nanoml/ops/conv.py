@@ -1,0 +1,202 @@
+"""Convolution and pooling ops over NCHW tensors, as torch.nn.functional's.
+
+Each op checks its arguments, calls the kernels of `nanoml.kernels.cpu.conv` on the arrays
+and records a backward beside its forward. The backward only computes the gradients that a
+parent needs: the input gradient of a first layer (whose input is data) is skipped.
+"""
+
+import numpy as np
+
+from nanoml.errors import InputError
+from nanoml.kernels import cpu
+from nanoml.tensor import Tensor, apply
+
+# The direct (stride 1) convolution takes at most this many input channels and kernel taps
+# per channel. Measured at batch 32 on one core, forward + weight gradient, direct vs im2col:
+# 3x3 1->32 on 28x28 0.59 vs 0.65 ms, 3->64 on 32x32 4.9 vs 7.2 ms; but 5x5 1->32 1.05 vs
+# 0.80 ms, 7x7 1->32 4.1 vs 1.7 ms, and 3x3 8->32 on 14x14 1.6 vs 0.53 ms.
+DIRECT_MAX_CHANNELS = 4
+DIRECT_MAX_TAPS = 9
+
+
+def as_pair(value, name, minimum):
+    """`value` (an int or a pair of ints) as a pair, each at least `minimum`."""
+    if isinstance(value, (int, np.integer)):
+        pair = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and v >= minimum for v in pair):
+        raise InputError(f"{name} must be an int >= {minimum} or a pair of them, got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _image(x, op):
+    """The C-contiguous (N, C, H, W) array of Tensor `x`."""
+    if not isinstance(x, Tensor):
+        raise InputError(f"{op} expects a Tensor input, got {type(x).__name__}")
+    if x.data.ndim != 4:
+        raise InputError(f"{op} expects input of shape (N, C, H, W), got shape {x.data.shape}")
+    return np.ascontiguousarray(x.data)
+
+
+def _out_size(size, kernel, stride, pad, op, axis):
+    out = (size + 2 * pad - kernel) // stride + 1
+    if out < 1:
+        raise InputError(
+            f"{op}: kernel {axis} {kernel} is larger than the input {axis} {size}"
+            + (f" padded by {pad} on each side" if pad else "")
+        )
+    return out
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D cross-correlation: `x` (N, C, H, W), `weight` (M, C, KH, KW), `bias` (M,) or None.
+
+    `stride` and `padding` (zeros) are ints or (height, width) pairs.
+    """
+    data = _image(x, "conv2d")
+    w = np.ascontiguousarray(weight.data)
+    if w.ndim != 4:
+        raise InputError(
+            f"conv2d expects weight of shape (out_channels, in_channels, KH, KW), got shape "
+            f"{w.shape}"
+        )
+    N, C, H, W = data.shape
+    M, CW, KH, KW = w.shape
+    if C != CW:
+        raise InputError(f"conv2d input has {C} channels but the weight expects {CW}")
+    if w.dtype != data.dtype:
+        raise InputError(f"conv2d weight is {w.dtype} but the input is {data.dtype}")
+    if bias is not None and bias.data.shape != (M,):
+        raise InputError(f"conv2d expects bias of shape ({M},), got shape {bias.data.shape}")
+    if bias is not None and bias.data.dtype != data.dtype:
+        raise InputError(f"conv2d bias is {bias.data.dtype} but the input is {data.dtype}")
+    b = np.zeros(M, data.dtype) if bias is None else np.ascontiguousarray(bias.data)
+    sh, sw = as_pair(stride, "conv2d stride", 1)
+    ph, pw = as_pair(padding, "conv2d padding", 0)
+    OH = _out_size(H, KH, sh, ph, "conv2d", "height")
+    OW = _out_size(W, KW, sw, pw, "conv2d", "width")
+    if (sh, sw) == (1, 1) and C <= DIRECT_MAX_CHANNELS and KH * KW <= DIRECT_MAX_TAPS:
+        out, backward = _conv2d_direct(x, weight, bias, data, w, b, ph, pw, OH, OW)
+    else:
+        out, backward = _conv2d_gemm(x, weight, bias, data, w, b, (sh, sw, ph, pw), OH, OW)
+    return apply(out, (x, weight, bias), backward)
+
+
+def _conv2d_direct(x, weight, bias, data, w, b, ph, pw, OH, OW):
+    """Forward output and backward closure of the direct (stride 1) route."""
+    N, C, H, W = data.shape
+    M, _, KH, KW = w.shape
+    if ph or pw:
+        xp = np.empty((N, C, H + 2 * ph, W + 2 * pw), data.dtype)
+        cpu.pad2d(data, ph, pw, xp)
+    else:
+        xp = data
+    pitch = xp.shape[3]
+    out = np.empty((N, M, OH, OW), data.dtype)
+    cpu.conv2d_forward_direct(xp, w, b, out, np.empty((N, (OH - 1) * pitch + OW), data.dtype))
+
+    def backward(g):
+        gx = gw = gb = None
+        if x.requires_grad:
+            # The input gradient is a stride-1 convolution of the output gradient, padded
+            # to "full" size, with the kernel flipped and its channel axes swapped.
+            gp = np.empty((N, M, H + KH - 1, W + KW - 1), g.dtype)
+            cpu.pad2d(g, KH - 1 - ph, KW - 1 - pw, gp)
+            wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            gx = np.empty_like(data)
+            scratch = np.empty((N, (H - 1) * gp.shape[3] + W), g.dtype)
+            cpu.conv2d_forward_direct(gp, wt, np.zeros(C, g.dtype), gx, scratch)
+        if weight.requires_grad or (bias is not None and bias.requires_grad):
+            gw, gb = np.empty_like(w), np.empty_like(b)
+            scratch = np.empty((M, (OH - 1) * pitch + OW), g.dtype)
+            cpu.conv2d_backward_weight_direct(xp, g, gw, gb, scratch)
+        return gx, gw, gb
+
+    return out, backward
+
+
+def _conv2d_gemm(x, weight, bias, data, w, b, geometry, OH, OW):
+    """Forward output and backward closure of the im2col route.
+
+    The GEMMs run in `cpu.conv_matmul`: faster than the OpenBLAS NumPy ships on this
+    hardware, and threaded by Numba like the other kernels (no second thread pool).
+    """
+    N, C, H, W = data.shape
+    M, _, KH, KW = w.shape
+    P = OH * OW
+    dtype = data.dtype
+    w2 = w.reshape(M, C * KH * KW)
+    cols = np.empty((C * KH * KW, N * P), dtype)
+    cpu.im2col(data, KH, KW, *geometry, cols)
+    y = np.empty((M, N * P), dtype)
+    cpu.conv_matmul(w2, cols, y)
+    out = np.empty((N, M, OH, OW), dtype)
+    # The product is (M, N, P); reordering it to NCHW and adding the bias is one pass.
+    np.add(y.reshape(M, N, P).transpose(1, 0, 2), b[:, None], out=out.reshape(N, M, P))
+
+    def backward(g):
+        g3 = g.reshape(N, M, P)
+        gx = gw = gb = None
+        if x.requires_grad:
+            gt = np.ascontiguousarray(g3.transpose(1, 0, 2)).reshape(M, N * P)
+            gcols = np.empty_like(cols)
+            cpu.conv_matmul(w2.T, gt, gcols)
+            gx = np.empty_like(data)
+            cpu.col2im(gcols, KH, KW, *geometry, gx)
+        if weight.requires_grad:
+            # (C*KH*KW, M) = cols @ g as (N*P, M): the kernel wants unit-stride rows of b.
+            g_rows = np.ascontiguousarray(g3.transpose(0, 2, 1)).reshape(N * P, M)
+            gw_t = np.empty((C * KH * KW, M), dtype)
+            cpu.conv_matmul(cols, g_rows, gw_t)
+            gw = np.ascontiguousarray(gw_t.T).reshape(w.shape)
+        if bias is not None and bias.requires_grad:
+            gb = g3.sum(axis=(0, 2))
+        return gx, gw, gb
+
+    return out, backward
+
+
+def _pool_geometry(data, kernel_size, stride, op):
+    """(KH, KW, SH, SW, OH, OW) of a pooling of `data`; stride defaults to the kernel."""
+    KH, KW = as_pair(kernel_size, f"{op} kernel_size", 1)
+    SH, SW = (KH, KW) if stride is None else as_pair(stride, f"{op} stride", 1)
+    OH = _out_size(data.shape[2], KH, SH, 0, op, "height")
+    OW = _out_size(data.shape[3], KW, SW, 0, op, "width")
+    return KH, KW, SH, SW, OH, OW
+
+
+def max_pool2d(x, kernel_size, stride=None):
+    """Max over each kernel_size window of (N, C, H, W) `x`, no padding; stride defaults
+    to the window.
+
+    The gradient goes to each window's first maximum (NaN counts as the maximum).
+    """
+    data = _image(x, "max_pool2d")
+    KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "max_pool2d")
+    out = np.empty(data.shape[:2] + (OH, OW), data.dtype)
+    idx = np.empty(out.shape, np.int32)
+    cpu.max_pool2d_forward(data, KH, KW, SH, SW, out, idx)
+
+    def backward(g):
+        gx = np.empty_like(data)
+        cpu.max_pool2d_backward(g, idx, gx)
+        return (gx,)
+
+    return apply(out, (x,), backward)
+
+
+def avg_pool2d(x, kernel_size, stride=None):
+    """Mean over each kernel_size window of (N, C, H, W) `x`, no padding; stride defaults
+    to the window."""
+    data = _image(x, "avg_pool2d")
+    KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "avg_pool2d")
+    out = np.empty(data.shape[:2] + (OH, OW), data.dtype)
+    cpu.avg_pool2d_forward(data, KH, KW, SH, SW, out)
+
+    def backward(g):
+        gx = np.empty_like(data)
+        cpu.avg_pool2d_backward(g, KH, KW, SH, SW, gx)
+        return (gx,)
+
+    return apply(out, (x,), backward)

@@ -1,0 +1,211 @@
+"""Recurrent ops: one layer of RNN (tanh), LSTM or GRU over a whole (batch, steps, features) input.
+
+Each op runs the sequence in one forward kernel and backpropagates through time in one
+backward kernel (`nanoml.kernels.cpu.recurrent`); weights follow PyTorch's layout and gate
+order, so a model converts to or from torch by copying arrays.
+"""
+
+import collections
+import threading
+import weakref
+
+import numpy as np
+
+from nanoml.errors import InputError
+from nanoml.kernels import cpu
+from nanoml.tensor import apply
+
+
+class _Pool:
+    """Arrays for saved activations and scratch, reused across calls of the ops.
+
+    A training loop asks for the same few MB every step. Fresh memory costs a page fault per
+    4 KB on first touch, and glibc hands the freed top of its heap back to the system between
+    steps, so without reuse an LSTM step at the benchmark shape spends about as long in page
+    faults (some 1800, ~3 ms) as in arithmetic. The saved arrays return here when the graph
+    that holds them is released, scratch as soon as the backward kernel is done. At most
+    `per_shape` free arrays of each of the `shapes` most recent (shape, dtype) keys are kept.
+    """
+
+    def __init__(self, shapes=8, per_shape=2):
+        self._free = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self._shapes = shapes
+        self._per_shape = per_shape
+
+    def take(self, shape, dtype):
+        key = (shape, np.dtype(dtype).str)
+        with self._lock:
+            arrays = self._free.get(key)
+            if arrays:
+                self._free.move_to_end(key)
+                return arrays.pop()
+        return np.empty(shape, dtype)
+
+    def give(self, *arrays):
+        with self._lock:
+            for a in arrays:
+                key = (a.shape, a.dtype.str)
+                free = self._free.setdefault(key, [])
+                self._free.move_to_end(key)
+                if len(free) < self._per_shape:
+                    free.append(a)
+            while len(self._free) > self._shapes:
+                self._free.popitem(last=False)
+
+    def keep_until_released(self, backward, *arrays):
+        """Return `arrays` to the pool once `backward` (the graph's hold on them) is freed."""
+        weakref.finalize(backward, self.give, *arrays)
+
+
+_POOL = _Pool()
+
+
+def _joint(outputs, parents, backward_fn):
+    """Tensors for an op with several outputs and one backward.
+
+    ``backward_fn(*output_grads)`` gets one gradient per output (zeros for outputs the loss
+    does not use) and returns one entry per parent, as for `apply`. The outputs hang off a
+    hidden scalar node that holds the real backward: each output's own backward only files
+    its gradient and passes a scalar on, and the engine's topological order runs all of them
+    before the hidden node's.
+    """
+    received = [None] * len(outputs)
+
+    def backward(_):
+        grads = [np.zeros_like(o) if g is None else g
+                 for o, g in zip(outputs, received, strict=True)]
+        received[:] = [None] * len(outputs)
+        return backward_fn(*grads)
+
+    dtype = outputs[0].dtype
+    node = apply(np.zeros((), dtype), parents, backward)
+
+    def filer(k):
+        def file_grad(g):
+            received[k] = g
+            return (np.zeros((), dtype),)
+        return file_grad
+
+    return tuple(apply(o, (node,), filer(k)) for k, o in enumerate(outputs))
+
+
+def _check(op, n_gates, x, w_ih, w_hh, b_ih, b_hh, states):
+    """Validate shapes and dtypes; returns (batch, steps, hidden)."""
+    if x.ndim != 3:
+        raise InputError(f"{op} expects input x of shape (batch, steps, features), got shape "
+                         f"{x.shape}")
+    B, T, n_in = x.shape
+    if B == 0 or T == 0:
+        raise InputError(f"{op} needs at least one sequence and one step, got x of shape "
+                         f"{x.shape}")
+    H = w_hh.shape[-1]
+    expected = {"w_ih": (n_gates * H, n_in), "w_hh": (n_gates * H, H),
+                "b_ih": (n_gates * H,), "b_hh": (n_gates * H,)}
+    given = {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh}
+    given.update(states)
+    expected.update((name, (B, H)) for name in states)
+    if w_ih.ndim == 2 and w_ih.shape[1] != n_in:
+        raise InputError(f"{op}: x has {n_in} features but w_ih expects {w_ih.shape[1]} "
+                         f"(w_ih has shape {w_ih.shape})")
+    for name, t in given.items():
+        if t is not None and t.shape != expected[name]:
+            raise InputError(f"{op}: {name} must have shape {expected[name]}, got {t.shape}")
+        if t is not None and t.dtype != x.dtype:
+            raise InputError(f"{op}: {name} has dtype {t.dtype} but x has {x.dtype}; "
+                             f"cast them to one float type")
+    return B, T, H
+
+
+def _arrays(*tensors):
+    return [np.ascontiguousarray(t.data) for t in tensors]
+
+
+def _state(t, B, H, dtype):
+    return np.zeros((B, H), dtype) if t is None else np.ascontiguousarray(t.data)
+
+
+def rnn(x, w_ih, w_hh, b_ih, b_hh, h0=None):
+    """Elman RNN with tanh: ``h_t = tanh(x_t @ w_ih.T + b_ih + h_{t-1} @ w_hh.T + b_hh)``.
+
+    x (B, T, I); w_ih (H, I); w_hh (H, H); b_ih, b_hh (H,); h0 (B, H), zeros when None.
+    Returns (out (B, T, H), h_n (B, H)).
+    """
+    B, T, H = _check("rnn", 1, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0})
+    xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
+    dt = xd.dtype
+    out, h_n = np.empty((B, T, H), dt), np.empty((B, H), dt)
+    hs = _POOL.take((T + 1, B, H), dt)
+    cpu.rnn_forward(xd, wi, wh, bi, bh, _state(h0, B, H, dt), out, h_n, hs)
+
+    def backward(dout, dh_n):
+        dx = np.empty_like(xd) if x.requires_grad else None
+        dh0, dwi, dwh = np.empty_like(h_n), np.empty_like(wi), np.empty_like(wh)
+        dbi, dbh = np.empty_like(bi), np.empty_like(bh)
+        dpre = _POOL.take((T, B, H), dt)
+        cpu.rnn_backward(dout, dh_n, xd, wi, wh, hs, dpre, dx, dh0, dwi, dwh, dbi, dbh)
+        _POOL.give(dpre)
+        return dx, dwi, dwh, dbi, dbh, dh0
+
+    _POOL.keep_until_released(backward, hs)
+    return _joint((out, h_n), (x, w_ih, w_hh, b_ih, b_hh, h0), backward)
+
+
+def lstm(x, w_ih, w_hh, b_ih, b_hh, h0=None, c0=None):
+    """LSTM with PyTorch's gates (i, f, g, o) stacked in w_ih (4H, I), w_hh (4H, H), b (4H,).
+
+    h0, c0 (B, H) are zeros when None. Returns (out (B, T, H), (h_n, c_n)).
+    """
+    B, T, H = _check("lstm", 4, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0, "c0": c0})
+    xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
+    dt = xd.dtype
+    out, h_n, c_n = np.empty((B, T, H), dt), np.empty((B, H), dt), np.empty((B, H), dt)
+    hs, cs = _POOL.take((T + 1, B, H), dt), _POOL.take((T + 1, B, H), dt)
+    gates = _POOL.take((T, B, 4 * H), dt)
+    cpu.lstm_forward(xd, wi, wh, bi, bh, _state(h0, B, H, dt), _state(c0, B, H, dt),
+                     out, h_n, c_n, hs, cs, gates)
+
+    def backward(dout, dh_n, dc_n):
+        dx = np.empty_like(xd) if x.requires_grad else None
+        dh0, dc0 = np.empty_like(h_n), np.empty_like(c_n)
+        dwi, dwh = np.empty_like(wi), np.empty_like(wh)
+        dbi, dbh = np.empty_like(bi), np.empty_like(bh)
+        dg = _POOL.take(gates.shape, dt)
+        cpu.lstm_backward(dout, dh_n, dc_n, xd, wi, wh, hs, cs, gates, dg,
+                          dx, dh0, dc0, dwi, dwh, dbi, dbh)
+        _POOL.give(dg)
+        return dx, dwi, dwh, dbi, dbh, dh0, dc0
+
+    _POOL.keep_until_released(backward, hs, cs, gates)
+
+    # New names: `backward` holds the arrays' names, and rebinding them would make a cycle.
+    outputs = _joint((out, h_n, c_n), (x, w_ih, w_hh, b_ih, b_hh, h0, c0), backward)
+    return outputs[0], outputs[1:]
+
+
+def gru(x, w_ih, w_hh, b_ih, b_hh, h0=None):
+    """GRU with PyTorch's gates (r, z, n) stacked in w_ih (3H, I), w_hh (3H, H), b (3H,).
+
+    ``n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))``, ``h' = (1 - z) n + z h``.
+    h0 (B, H) is zeros when None. Returns (out (B, T, H), h_n (B, H)).
+    """
+    B, T, H = _check("gru", 3, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0})
+    xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
+    dt = xd.dtype
+    out, h_n = np.empty((B, T, H), dt), np.empty((B, H), dt)
+    hs, hn = _POOL.take((T + 1, B, H), dt), _POOL.take((T, B, H), dt)
+    gates = _POOL.take((T, B, 3 * H), dt)
+    cpu.gru_forward(xd, wi, wh, bi, bh, _state(h0, B, H, dt), out, h_n, hs, gates, hn)
+
+    def backward(dout, dh_n):
+        dx = np.empty_like(xd) if x.requires_grad else None
+        dh0, dwi, dwh = np.empty_like(h_n), np.empty_like(wi), np.empty_like(wh)
+        dbi, dbh = np.empty_like(bi), np.empty_like(bh)
+        dgx, dgh = _POOL.take(gates.shape, dt), _POOL.take(gates.shape, dt)
+        cpu.gru_backward(dout, dh_n, xd, wi, wh, hs, gates, hn, dgx, dgh,
+                         dx, dh0, dwi, dwh, dbi, dbh)
+        _POOL.give(dgx, dgh)
+        return dx, dwi, dwh, dbi, dbh, dh0
+
+    _POOL.keep_until_released(backward, hs, gates, hn)
+    return _joint((out, h_n), (x, w_ih, w_hh, b_ih, b_hh, h0), backward)
