@@ -1,0 +1,365 @@
+"""What every deep learner shares: hyperparameters, input checks and scaling, the network's
+weights in the model file, checkpoints, and batched inference.
+
+A learner subclasses `DeepLearner` (or `NetworkClassifier` / `NetworkRegressor`), lists its
+hyperparameters in ``__init__`` (stored with ``self._store(locals())``), builds its network
+in ``_build_module(rng)`` from the learned shapes, and defines the loss of one batch in
+``_loss(x, y)``. Training runs through `nanoml.train.train`.
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+
+from nanoml import Learner
+from nanoml.errors import DeviceError, InputError, ParameterError
+from nanoml.losses import cross_entropy, mse
+from nanoml.optim import Adam
+from nanoml.tensor import Tensor, no_grad
+from nanoml.train import train
+from nanoml.validation import check_array, check_choice, check_number, check_targets, encode_labels
+
+# Rows per forward pass at inference: large enough to amortise the per-op overhead, small
+# enough that a convolution's activations stay well under 100 MB.
+INFERENCE_BATCH = 512
+_MODULE_PREFIX = "module."
+
+
+def check_device(device):
+    """The device name, or a DeviceError saying why it cannot be used."""
+    check_choice("device", device, ("cpu", "cuda"))
+    if device == "cuda":
+        from numba import cuda
+
+        if not cuda.is_available():
+            raise DeviceError(
+                "device='cuda' was asked for but no CUDA device/driver was found; "
+                "use device='cpu' (--device cpu)"
+            )
+        raise DeviceError(
+            "device='cuda': a CUDA device is present but the deep learners train on the CPU "
+            "only in this version; use device='cpu' (--device cpu)"
+        )
+    return device
+
+
+def check_sizes(name, value):
+    """A hyperparameter that must be a tuple (or list) of positive integers, as a tuple."""
+    if not isinstance(value, (tuple, list)) or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in value
+    ):
+        raise ParameterError(f"{name} must be a tuple of positive integers, got {value!r}")
+    return tuple(int(n) for n in value)
+
+
+def square_side(n):
+    """The side of a square of `n` pixels, or None when `n` is no square."""
+    side = math.isqrt(n)
+    return side if side * side == n else None
+
+
+def show_progress():
+    """Progress bars only where someone watches: a terminal, not a log or a test runner."""
+    return sys.stderr.isatty()
+
+
+class DeepLearner(Learner):
+    """Base class of the neural-network learners (see the module docstring)."""
+
+    # Length of `input_shape` for networks that read shaped samples: 3 for images (channels,
+    # height, width), 2 for sequences (steps, features). None where the network reads flat
+    # rows; a given shape is then only checked and kept.
+    input_ndim = None
+    # How inputs are scaled, with statistics of the training data: "standard" subtracts the
+    # mean of all values and divides by their standard deviation (images and series keep
+    # their shape, centred inputs train faster); "range" maps the minimum and maximum to 0
+    # and 1 (for networks with a sigmoid output); "features" standardises each feature on
+    # its own (tabular data whose columns have different units).
+    scaling = "standard"
+
+    def _store(self, arguments):
+        """Store the constructor's arguments (its ``locals()``) as hyperparameters."""
+        for name in self.param_defaults():
+            setattr(self, name, arguments[name])
+
+    # -- hyperparameters -------------------------------------------------------------------
+    def _check_params(self):
+        check_number("epochs", self.epochs, low=1, integer=True)
+        check_number("batch_size", self.batch_size, low=1, integer=True)
+        check_number("lr", self.lr, low=0, low_open=True)
+        check_number("seed", self.seed, low=0, integer=True)
+        check_number("validation_fraction", self.validation_fraction, low=0, high=0.9)
+        if getattr(self, "patience", None) is not None:
+            check_number("patience", self.patience, low=1, integer=True)
+        check_device(self.device)
+        if self.input_shape is not None:
+            check_sizes("input_shape", self.input_shape)
+
+    def _shape_words(self):
+        return "(channels, height, width)" if self.input_ndim == 3 else "(steps, features)"
+
+    def _hidden_sizes(self):
+        return check_sizes("hidden_sizes", self.hidden_sizes)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _read_input(self, X, n_features=None, shape=None):
+        """X as C-contiguous float32 rows (samples, features), and the per-sample shape
+        X had when given with more than two axes (else None)."""
+        arr = X if isinstance(X, np.ndarray) else np.asarray(X)
+        trailing = None
+        if arr.ndim > 2:
+            trailing = tuple(int(n) for n in arr.shape[1:])
+            if shape is not None and self._network_shape(trailing) != shape:
+                raise InputError(
+                    f"X has samples of shape {trailing} but the learner was fitted on {shape}"
+                )
+            arr = arr.reshape(arr.shape[0], -1)
+        return check_array(arr, dtype=np.float32, n_features=n_features), trailing
+
+    def _input_shape(self, n_features, trailing):
+        """The per-sample shape the network reads: the hyperparameter, else X's own shape,
+        else `_guess_shape`; None for a flat network that was given no shape."""
+        given = self.input_shape if self.input_shape is not None else trailing
+        if given is None:
+            if self.input_ndim is None:
+                return None
+            shape = self._guess_shape(n_features)
+            if shape is None:
+                raise ParameterError(
+                    f"{self.name} needs input_shape={self._shape_words()}: X has "
+                    f"{n_features} features, from which no shape can be inferred"
+                )
+            return shape
+        # A wrong hyperparameter is the user's setting; a wrong X shape is the data's.
+        error = ParameterError if self.input_shape is not None else InputError
+        shape = self._network_shape(tuple(int(n) for n in given))
+        if self.input_ndim is not None and len(shape) != self.input_ndim:
+            raise error(
+                f"input_shape must have {self.input_ndim} entries {self._shape_words()} for "
+                f"{self.name}, got {shape}"
+            )
+        if math.prod(shape) != n_features:
+            raise error(
+                f"input_shape {shape} holds {math.prod(shape)} values but X has "
+                f"{n_features} features"
+            )
+        return shape
+
+    def _guess_shape(self, n_features):
+        """The shape of a sample given as `n_features` flat values: a square one-channel
+        image (or its rows as steps), or None."""
+        side = square_side(n_features)
+        if side is None:
+            return None
+        return (1, side, side) if self.input_ndim == 3 else (side, side)
+
+    def _network_shape(self, shape):
+        """A given per-sample shape as the network reads it (recurrent learners read a
+        one-channel image's rows as steps)."""
+        return shape
+
+    def _fit_scaling(self, X):
+        if self.scaling == "features":
+            offset, scale = X.mean(axis=0), X.std(axis=0)
+        else:
+            if self.scaling == "range":
+                low, high = float(X.min()), float(X.max())
+                offset, spread = low, high - low
+            else:
+                offset, spread = float(X.mean(dtype=np.float64)), float(X.std(dtype=np.float64))
+            offset = np.full(X.shape[1], offset, dtype=np.float32)
+            scale = np.full(X.shape[1], spread, dtype=np.float32)
+        # A constant feature (or constant data) is only shifted: nothing to divide.
+        scale = np.where(scale > 0, scale, 1).astype(np.float32)
+        return offset.astype(np.float32), scale
+
+    def _network_input(self, X):
+        """Scaled rows, shaped as the network reads them (images, sequences or rows)."""
+        scaled = (X - self.x_offset_) / self.x_scale_
+        if self.input_ndim is None:
+            return scaled
+        return scaled.reshape((X.shape[0], *self.input_shape_))
+
+    def _to_original(self, scaled):
+        """Network-space rows back in the units of the training data (float64)."""
+        return scaled.astype(np.float64) * self.x_scale_ + self.x_offset_
+
+    def _prepare(self, X):
+        """X checked against the fitted shape, scaled and shaped for the network."""
+        self.check_fitted()
+        X, _ = self._read_input(X, n_features=self.n_features_in_, shape=self.input_shape_)
+        return self._network_input(X)
+
+    # -- training --------------------------------------------------------------------------
+    def _fit_targets(self, y, n):
+        """(learned attributes, training targets) from `y`; unsupervised learners ignore y."""
+        return {}, None
+
+    def fit(self, X, y=None):
+        """Train the network on X (and y); returns self."""
+        self._check_params()
+        X, trailing = self._read_input(X)
+        shape = self._input_shape(X.shape[1], trailing)
+        learned, targets = self._fit_targets(y, X.shape[0])
+        offset, scale = self._fit_scaling(X)
+        rng = np.random.default_rng(self.seed)
+        try:
+            self.n_features_in_ = X.shape[1]
+            self.input_shape_ = shape
+            self.x_offset_, self.x_scale_ = offset, scale
+            for key, value in learned.items():
+                setattr(self, key, value)
+            self.module_ = self._build_module(rng)
+            self.history_ = self._train(self._network_input(X), targets)
+            self.module_.zero_grad()  # the last batch's gradients are of no further use
+        except BaseException:
+            self._forget()  # a half-trained network must not pass for a fitted one
+            raise
+        return self
+
+    def _forget(self):
+        for key in self._learned_names():
+            delattr(self, key)
+
+    def _train(self, X, targets):
+        """Adam on `_loss` through nanoml's training loop; -> history."""
+        optimizer = Adam(self.module_.parameters(), lr=self.lr)
+        return train(
+            self._loss, self.module_, optimizer, X, targets, epochs=self.epochs,
+            batch_size=self.batch_size, validation_fraction=self.validation_fraction,
+            seed=self.seed, patience=self.patience,
+            with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
+            progress=show_progress(), description=self.name,
+        )
+
+    def _checkpoint(self, epoch):
+        """Write the model so far into the run folder, when `nanoml run` set one."""
+        if self.run_folder is not None:
+            self.save(os.path.join(self.run_folder, "model.npz"))
+
+    def _forward(self, X, forward=None):
+        """`forward` (default: the network) over network-ready X in batches, without a
+        graph; -> one float32 array of the outputs."""
+        forward = forward or self.module_
+        self.module_.eval()
+        parts = []
+        with no_grad():
+            for start in range(0, X.shape[0], INFERENCE_BATCH):
+                parts.append(forward(Tensor(X[start:start + INFERENCE_BATCH])).data)
+        return np.concatenate(parts)
+
+    # -- persistence -----------------------------------------------------------------------
+    def _get_state(self):
+        """Shapes and scalars as JSON, the network's weights as ``module.<name>`` arrays."""
+        plain, arrays = {}, {}
+        for key in self._learned_names():
+            value = getattr(self, key)
+            if key == "module_":
+                arrays.update((_MODULE_PREFIX + k, v) for k, v in value.state_dict().items())
+            elif isinstance(value, np.ndarray):
+                arrays[key] = value
+            else:
+                plain[key] = value
+        return plain, arrays
+
+    def _set_state(self, plain, arrays):
+        weights = {}
+        for key, value in {**plain, **arrays}.items():
+            if key.startswith(_MODULE_PREFIX):
+                weights[key[len(_MODULE_PREFIX):]] = value
+            else:
+                setattr(self, key, value)
+        if self.input_shape_ is not None:
+            self.input_shape_ = tuple(self.input_shape_)
+        module = self._build_module(np.random.default_rng(0))
+        self.module_ = module.load_state_dict(weights).eval()
+
+
+class NetworkClassifier(DeepLearner):
+    """A network with one logit per class, trained with softmax cross-entropy."""
+
+    task = "classification"
+
+    def _fit_targets(self, y, n):
+        classes, codes = encode_labels(y, n)
+        return {"classes_": classes}, codes
+
+    def _n_outputs(self):
+        return len(self.classes_)
+
+    def _loss(self, x, y):
+        logits = self.module_(x)
+        return cross_entropy(logits, y), logits
+
+    def predict_proba(self, X):
+        """Class probabilities, one column per entry of ``classes_``."""
+        logits = self._forward(self._prepare(X)).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        logits = self._forward(self._prepare(X))
+        return self.classes_[np.argmax(logits, axis=1)]
+
+
+class NetworkRegressor(DeepLearner):
+    """A network with one output, trained with mean squared error on standardised targets."""
+
+    task = "regression"
+
+    def _fit_targets(self, y, n):
+        y = check_targets(y, n)
+        mean, scale = float(y.mean()), float(y.std()) or 1.0
+        return {"y_mean_": mean, "y_scale_": scale}, ((y - mean) / scale).astype(np.float32)
+
+    def _n_outputs(self):
+        return 1
+
+    def _loss(self, x, y):
+        pred = self.module_(x)
+        return mse(pred, y.reshape(-1, 1)), None
+
+    def predict(self, X):
+        scaled = self._forward(self._prepare(X))[:, 0].astype(np.float64)
+        return scaled * self.y_scale_ + self.y_mean_
+
+
+class GenerativeLearner(DeepLearner):
+    """A learner that draws new samples from a latent code ``latent_size`` wide.
+
+    Subclasses define ``_decode(z)``: latent Tensor -> scaled samples in [0, 1].
+    """
+
+    task = "generation"
+
+    def sample(self, n_samples=64, seed=None):
+        """`n_samples` new rows in the units of the training data, drawn with `seed`."""
+        self.check_fitted()
+        check_number("n_samples", n_samples, low=1, integer=True)
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n_samples, self.latent_size)).astype(np.float32)
+        return self._to_original(self._forward(z, forward=self._decode))
+
+    def _grid_shape(self):
+        """(height, width) to draw a sample as, for one-channel images; else None."""
+        shape = self.input_shape_
+        if shape is None:
+            side = square_side(self.n_features_in_)
+            return None if side is None else (side, side)
+        return tuple(shape[1:]) if len(shape) == 3 and shape[0] == 1 else None
+
+    def write_artifacts(self, folder, dataset):
+        """The training curves, and samples.png: 64 generated samples as images."""
+        from nanoml import plots
+
+        written = super().write_artifacts(folder, dataset)
+        shape = self._grid_shape()
+        if shape is not None:
+            images = self.sample(64, seed=self.seed).reshape(-1, *shape)
+            plots.plot_image_grid(images, os.path.join(folder, "samples.png"),
+                                  title=f"{self.name}: generated samples")
+            written.append("samples.png")
+        return written

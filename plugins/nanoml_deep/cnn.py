@@ -1,0 +1,60 @@
+"""The tutorial's convolutional network, layer for layer the Keras model it shows."""
+
+import math
+
+from nanoml import nn
+from nanoml.errors import ParameterError
+from nanoml_deep.base import NetworkClassifier
+
+FILTERS = 32
+KERNEL = 3
+POOL = 2
+
+
+class CNN(NetworkClassifier):
+    """Conv2d(channels -> 32, 3x3) + ReLU, 2x2 max pooling, flatten, one Linear layer to
+    the classes (softmax cross-entropy from the logits), Adam; weights initialised as
+    Keras does (Glorot-uniform, zero bias).
+
+    The Keras original::
+
+        Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1))
+        MaxPooling2D((2, 2)); Flatten(); Dense(10, activation="softmax")
+        compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        fit(epochs=10, batch_size=32, validation_split=0.1)
+
+    Pixels are standardised with the mean and standard deviation of all training pixels.
+    """
+
+    name = "cnn"
+    default_dataset = "digits"
+    description = "the tutorial's CNN: conv 3x3x32 + ReLU, 2x2 max pool, dense softmax; Adam"
+    search_space = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [32, 64, 128]}
+    input_ndim = 3
+
+    def __init__(self, epochs=10, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
+                 patience=None, device="cpu", input_shape=None):
+        self._store(locals())
+
+    def _build_module(self, rng):
+        channels, height, width = self.input_shape_
+        pooled_h, pooled_w = (height - KERNEL + 1) // POOL, (width - KERNEL + 1) // POOL
+        if min(pooled_h, pooled_w) < 1:
+            raise ParameterError(
+                f"cnn needs images of at least {KERNEL + POOL - 1}x{KERNEL + POOL - 1} "
+                f"pixels, got input_shape {self.input_shape_}"
+            )
+        conv = nn.Conv2d(channels, FILTERS, KERNEL, rng=rng)
+        dense = nn.Linear(FILTERS * pooled_h * pooled_w, self._n_outputs(), rng=rng)
+        for layer in (conv, dense):
+            _keras_init(layer, rng)
+        return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten(), dense)
+
+
+def _keras_init(layer, rng):
+    """Glorot-uniform weights and zero bias, Keras's defaults, so that the model starts
+    as the tutorial's does (nanoml's layers default to He-uniform)."""
+    weight = layer.weight.data
+    receptive = math.prod(weight.shape[2:])  # 1 for a dense layer
+    fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive
+    weight[...] = nn.init.glorot_uniform(weight.shape, fan_in, fan_out, rng)

@@ -1,0 +1,74 @@
+"""The tutorial's CNN: its layers, the contract, PyTorch agreement, and digits through the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from nanoml_deep.cnn import CNN
+
+from nanoml import nn
+from nanoml.errors import ParameterError
+from nanoml.losses import cross_entropy
+from nanoml.tensor import Tensor
+from nanoml.testing import check_learner
+
+
+def test_contract(digits):
+    check_learner(CNN, params={"epochs": 1}, data=(digits.X_train[:150], digits.y_train[:150]))
+
+
+def test_layers_are_the_tutorials(digits):
+    model = CNN(epochs=1, validation_fraction=0.0).fit(digits.X_train[:64], digits.y_train[:64])
+    kinds = [type(layer) for layer in model.module_]
+    assert kinds == [nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, nn.Linear]
+    shapes = {k: v.shape for k, v in model.module_.state_dict().items()}
+    # 8x8 digits: conv 3x3 -> 6x6, pool 2x2 -> 3x3, 32 * 3 * 3 = 288 features.
+    assert shapes == {"0.weight": (32, 1, 3, 3), "0.bias": (32,), "4.weight": (10, 288),
+                      "4.bias": (10,)}
+    assert model.input_shape_ == (1, 8, 8)
+
+
+def test_input_shape_is_inferred_or_required(digits):
+    with pytest.raises(ParameterError, match="input_shape"):
+        CNN(epochs=1).fit(np.zeros((20, 10)), np.arange(20) % 2)
+    with pytest.raises(ParameterError, match="at least 4x4"):
+        CNN(epochs=1, input_shape=(1, 3, 3)).fit(np.zeros((20, 9)), np.arange(20) % 2)
+    shaped = digits.X_train[:64].reshape(-1, 4, 4, 4)
+    model = CNN(epochs=1).fit(shaped, digits.y_train[:64])
+    assert model.input_shape_ == (4, 4, 4)
+    assert model.module_[0].weight.shape == (32, 4, 3, 3)
+
+
+def test_forward_loss_and_gradients_match_torch(digits):
+    torch = pytest.importorskip("torch")
+    model = CNN(epochs=1).fit(digits.X_train[:200], digits.y_train[:200])
+    reference = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+        torch.nn.Linear(288, 10))
+    weights = model.module_.state_dict()
+    with torch.no_grad():
+        for name, param in reference.named_parameters():
+            param.copy_(torch.from_numpy(weights[name]))
+    x = model._network_input(digits.X_test[:50].astype(np.float32))
+    y = model._fit_targets(digits.y_test[:50], 50)[1]
+    logits = model.module_(Tensor(x))
+    ours = cross_entropy(logits, y)
+    model.module_.zero_grad()
+    ours.backward()
+    torch_logits = reference(torch.from_numpy(x))
+    theirs = torch.nn.functional.cross_entropy(torch_logits, torch.from_numpy(y))
+    theirs.backward()
+    np.testing.assert_allclose(logits.data, torch_logits.detach().numpy(), rtol=1e-4, atol=1e-5)
+    assert float(ours.data) == pytest.approx(theirs.item(), rel=1e-5)
+    ours_grads = dict(model.module_.named_parameters())
+    for name, param in reference.named_parameters():
+        np.testing.assert_allclose(ours_grads[name].grad, param.grad.numpy(), rtol=1e-3,
+                                   atol=1e-6)
+
+
+def test_cli_reaches_97_percent_on_digits(run_cli):
+    result, out = run_cli("cnn", "--dataset", "digits", "--epochs", "40", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["metrics"]["accuracy"] >= 0.97
+    config = json.loads((out / "config.json").read_text())
+    assert config["params"]["input_shape"] == [1, 8, 8] and config["params"]["batch_size"] == 32
