@@ -19,12 +19,15 @@ PEERS = ("torch", "sklearn", "numpy")
 
 def newest_results(folder):
     files = [
-        f for f in glob.glob(os.path.join(folder, "*", "*.json"))
+        f
+        for f in glob.glob(os.path.join(folder, "*", "*.json"))
         if os.path.basename(f) not in ("machine.json", "benchmarks.json")
     ]
     if not files:
-        sys.exit(f"no asv results under {folder}: run 'asv run --python=same "
-                 "--set-commit-hash=$(git rev-parse HEAD)' first")
+        sys.exit(
+            f"no asv results under {folder}: run 'asv run --python=same "
+            "--set-commit-hash=$(git rev-parse HEAD)' first"
+        )
     return max(files, key=os.path.getmtime)
 
 
@@ -35,10 +38,10 @@ def timings(path):
     columns = data["result_columns"]
     out = {}
     for name, row in data["results"].items():
-        values = dict(zip(columns, row))
+        values = dict(zip(columns, row, strict=False))  # older files have fewer columns
         grid = list(itertools.product(*(values.get("params") or [])))
         results = values["result"] or []
-        out[name] = {p: r for p, r in zip(grid, results) if r is not None}
+        out[name] = {p: r for p, r in zip(grid, results, strict=True) if r is not None}
     return out
 
 
@@ -48,7 +51,7 @@ def pairs(times):
         prefix, _, method = name.rpartition(".")
         if not method.startswith("time_nanoml"):
             continue
-        what = method[len("time_nanoml"):]
+        what = method[len("time_nanoml") :]
         for peer in PEERS:
             sibling = f"{prefix}.time_{peer}{what}"
             if sibling in times:
@@ -63,11 +66,20 @@ def table(path):
             theirs = times[sibling].get(params)
             if theirs is None or not isinstance(ours, float) or not isinstance(theirs, float):
                 continue
-            rows.append((name.removesuffix(".time_nanoml"), ", ".join(map(str, params)),
-                         f"{ours * 1e3:.2f} ms", peer, f"{theirs * 1e3:.2f} ms",
-                         f"{ours / theirs:.2f}x"))
+            rows.append(
+                (
+                    name.removesuffix(".time_nanoml"),
+                    ", ".join(map(str, params)),
+                    f"{ours * 1e3:.2f} ms",
+                    peer,
+                    f"{theirs * 1e3:.2f} ms",
+                    f"{ours / theirs:.2f}x",
+                )
+            )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def main(argv):

@@ -67,7 +67,7 @@ def list_learners(as_json):
 def list_plugins(as_json):
     """List the installed plugins, the hooks each implements, and load errors."""
     plugins = plugin_set()
-    plugins.learners, plugins.datasets  # registration errors land in the records too
+    _ = (plugins.learners, plugins.datasets)  # registering records hook errors too
     rows = [vars(r) for r in plugins.records]
     if as_json:
         _echo_json(rows)
@@ -154,18 +154,33 @@ def _check_task(cls, data):
 @click.option("--lr", type=float, help="Learning rate, for learners that have one.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), help="Where to compute.")
-@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="Set a hyperparameter; repeatable.")
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a hyperparameter; repeatable.",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")
-@click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME).")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def run(learner, dataset, epochs, batch_size, lr, seed, device, assignments, data_dir, out, as_json):
+def run(
+    learner, dataset, epochs, batch_size, lr, seed, device, assignments, data_dir, out, as_json
+):
     """Train LEARNER, evaluate it on held-out data, and save a run folder."""
     from nanoml.data import load_dataset
     from nanoml.modelfile import write_json
 
     cls = plugin_set().learner(learner)
-    shortcuts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device}
+    shortcuts = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "device": device,
+    }
     params = _run_params(cls, assignments, shortcuts)
     dataset = dataset or cls.default_dataset
     data = load_dataset(dataset, seed=seed, data_dir=data_dir)

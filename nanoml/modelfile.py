@@ -58,7 +58,9 @@ def save(path, header, arrays):
     """Write `header` (JSON-able dict) and `arrays` (name -> ndarray) to one model file."""
     for name, arr in arrays.items():
         if np.asarray(arr).dtype == object:
-            raise TypeError(f"array '{name}' has dtype object, which cannot be saved without pickle")
+            raise TypeError(
+                f"array '{name}' has dtype object, which cannot be saved without pickle"
+            )
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, **header}
     text = json.dumps(document, default=_json_default)
     members = {HEADER: np.array(text), **{k: np.asarray(v) for k, v in arrays.items()}}

@@ -29,11 +29,9 @@ def plot_history(history, path):
     `history` maps names such as 'loss', 'val_loss', 'accuracy' to per-epoch lists.
     """
     plt = _pyplot()
-    families = sorted(
-        {k.removeprefix("val_") for k in history if len(history[k])} - {"seconds"}
-    )
+    families = sorted({k.removeprefix("val_") for k in history if len(history[k])} - {"seconds"})
     fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.5), squeeze=False)
-    for ax, family in zip(axes[0], families):
+    for ax, family in zip(axes[0], families, strict=True):
         for key, label in ((family, "train"), (f"val_{family}", "validation")):
             values = history.get(key) or []
             if values:
@@ -55,7 +53,7 @@ def plot_image_grid(images, path, *, columns=8, title=None):
     fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.0, rows * 1.0), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, image in zip(axes.ravel(), images):
+    for ax, image in zip(axes.ravel(), images, strict=False):  # spare axes stay blank
         ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
     if title:
         fig.suptitle(title)

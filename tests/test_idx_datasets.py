@@ -19,7 +19,11 @@ def test_idx_round_trip_plain_and_gzip(tmp_path):
 
 
 def test_big_endian_int32_payload():
-    raw = bytes([0, 0, 0x0C, 1]) + np.array([3], ">u4").tobytes() + np.array([1, -2, 70000], ">i4").tobytes()
+    raw = (
+        bytes([0, 0, 0x0C, 1])
+        + np.array([3], ">u4").tobytes()
+        + np.array([1, -2, 70000], ">i4").tobytes()
+    )
     np.testing.assert_array_equal(parse_idx(raw), [1, -2, 70000])
 
 

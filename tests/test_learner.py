@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from nanoml_classic.linear import LinearRegression
 
 from nanoml.errors import InputError, NotFittedError, ParameterError
 from nanoml.testing import check_learner
 from nanoml.validation import check_array, encode_labels
-from nanoml_classic.linear import LinearRegression
 
 
 def test_check_learner_passes_for_linear_regression():

@@ -5,10 +5,10 @@ import zipfile
 
 import numpy as np
 import pytest
+from nanoml_classic.linear import LinearRegression
 
 from nanoml import Learner, load_model, modelfile
 from nanoml.errors import ModelFileError
-from nanoml_classic.linear import LinearRegression
 
 
 @pytest.fixture

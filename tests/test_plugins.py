@@ -60,8 +60,12 @@ def test_third_party_distribution_is_discovered(make_distribution, fresh_plugins
 def test_plugin_failing_on_import_is_reported_and_others_still_work(
     make_distribution, fresh_plugins
 ):
-    make_distribution("nanoml-broken", "nanoml_broken", "raise RuntimeError('no GPU driver')\n",
-                      {"broken": "nanoml_broken"})
+    make_distribution(
+        "nanoml-broken",
+        "nanoml_broken",
+        "raise RuntimeError('no GPU driver')\n",
+        {"broken": "nanoml_broken"},
+    )
     plugins = fresh_plugins()
     record = next(r for r in plugins.records if r.name == "broken")
     assert "RuntimeError: no GPU driver" in record.error
@@ -83,16 +87,17 @@ def test_misspelt_hook_is_reported(make_distribution, fresh_plugins):
     assert "linear-regression" in plugins.learners
 
 
-def test_two_plugins_registering_one_name_is_an_error_naming_both(
-    make_distribution, fresh_plugins
-):
+def test_two_plugins_registering_one_name_is_an_error_naming_both(make_distribution, fresh_plugins):
     make_distribution("nanoml-mean", "nanoml_mean", THIRD_PARTY, {"mean": "nanoml_mean"})
-    make_distribution("nanoml-mean-copy", "nanoml_mean_copy",
-                      "from nanoml_mean import register_learners\n",
-                      {"mean-copy": "nanoml_mean_copy"})
+    make_distribution(
+        "nanoml-mean-copy",
+        "nanoml_mean_copy",
+        "from nanoml_mean import register_learners\n",
+        {"mean-copy": "nanoml_mean_copy"},
+    )
     plugins = fresh_plugins()
     with pytest.raises(PluginConflictError) as info:
-        plugins.learners
+        _ = plugins.learners
     message = str(info.value)
     assert "'mean-regressor'" in message and "'mean'" in message and "'mean-copy'" in message
 
@@ -105,15 +110,34 @@ def test_unknown_learner_suggests_the_closest_name(fresh_plugins):
 
 def test_third_party_learner_runs_from_a_real_nanoml_process(make_distribution, tmp_path):
     site = make_distribution("nanoml-mean", "nanoml_mean", THIRD_PARTY, {"mean": "nanoml_mean"})
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    listing = subprocess.run([sys.executable, "-m", "nanoml.cli", "list"], env=env,
-                             capture_output=True, text=True, check=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    listing = subprocess.run(
+        [sys.executable, "-m", "nanoml.cli", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "mean-regressor" in listing.stdout and "linear-regression" in listing.stdout
     out = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "nanoml.cli", "run", "mean-regressor", "--set", "shrink=0.5",
-         "--out", str(out)],
-        env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "nanoml.cli",
+            "run",
+            "mean-regressor",
+            "--set",
+            "shrink=0.5",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "r2:" in result.stdout

@@ -1,15 +1,8 @@
 """Fit time of the linear models and naive Bayes, nanoml beside scikit-learn on the same data."""
 
-import importlib
-
 import numpy as np
 
-
-def _sklearn(module):
-    try:
-        return importlib.import_module(f"sklearn.{module}")
-    except ImportError:
-        raise NotImplementedError("scikit-learn is not installed") from None
+from .peers import _FitPair, _sklearn
 
 
 def _regression(n, d=20):
@@ -31,21 +24,6 @@ def _pixels(n, d=784, k=10):
     y = rng.integers(0, k, n)
     level = 0.5 + 0.05 * rng.uniform(0.0, 1.0, (k, d))[y]
     return np.floor(255 * np.clip(level + 0.3 * rng.standard_normal((n, d)), 0, 1)), y
-
-
-class _FitPair:
-    """setup builds seeded data, `self.ours` and `self.theirs`; the timings fit each once."""
-
-    param_names = ["rows"]
-
-    def time_nanoml(self, rows):
-        self.ours.fit(self.X, self.y)
-
-    def time_sklearn(self, rows):
-        self.theirs.fit(self.X, self.y)
-
-    def _warm(self):
-        self.ours.fit(self.X[:200], self.y[:200])  # compile (or load) the kernels untimed
 
 
 class LinearRegressionFit(_FitPair):

@@ -4,16 +4,9 @@ Each class times the same work on the same seeded data: fitting, except for k-ne
 neighbours, whose work is the prediction.
 """
 
-import importlib
-
 import numpy as np
 
-
-def _sklearn(module):
-    try:
-        return importlib.import_module(f"sklearn.{module}")
-    except ImportError:
-        raise NotImplementedError("scikit-learn is not installed") from None
+from .peers import _FitPair, _sklearn
 
 
 def _classes(n, d=20, informative=10, seed=0):
@@ -22,21 +15,6 @@ def _classes(n, d=20, informative=10, seed=0):
     X = rng.standard_normal((n, d))
     w = rng.standard_normal(informative)
     return X, (X[:, :informative] @ w + rng.standard_normal(n) > 0).astype(np.int64)
-
-
-class _FitPair:
-    """setup builds the data, `self.ours` and `self.theirs`; the timings fit each once."""
-
-    param_names = ["rows"]
-
-    def time_nanoml(self, rows):
-        self.ours.fit(self.X, self.y)
-
-    def time_sklearn(self, rows):
-        self.theirs.fit(self.X, self.y)
-
-    def _warm(self):
-        self.ours.fit(self.X[:200], self.y[:200])  # compile (or load) the kernels untimed
 
 
 class DecisionTreeFit(_FitPair):

@@ -1,15 +1,8 @@
 """Fit time of k-means, PCA and label spreading, nanoml beside scikit-learn on the same data."""
 
-import importlib
-
 import numpy as np
 
-
-def _sklearn(module):
-    try:
-        return importlib.import_module(f"sklearn.{module}")
-    except ImportError:
-        raise NotImplementedError("scikit-learn is not installed") from None
+from .peers import _sklearn
 
 
 def _blobs(n, d=10, k=10):

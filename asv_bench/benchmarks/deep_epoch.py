@@ -6,6 +6,8 @@ both sides do exactly the epoch's forward, backward and Adam steps.
 
 import numpy as np
 
+from .peers import _torch
+
 N_IMAGES = 2048
 
 
@@ -14,15 +16,6 @@ def _images(seed=0):
     X = rng.random((N_IMAGES, 28 * 28), dtype=np.float32)
     y = rng.integers(0, 10, N_IMAGES)
     return X, y
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise NotImplementedError("PyTorch is not installed") from None
-    torch.set_num_threads(2)
-    return torch
 
 
 def _torch_epoch(torch, model, X, y, batch_size):

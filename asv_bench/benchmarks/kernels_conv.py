@@ -8,20 +8,13 @@ on 14x14, where the input gradient is computed too. float32 throughout.
 
 import numpy as np
 
+from .peers import _torch
+
 # name: (input shape, out channels, padding, input requires grad)
 CONVS = {
     "cnn": ((32, 1, 28, 28), 32, 0, False),
     "mid": ((32, 32, 14, 14), 64, 1, True),
 }
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise NotImplementedError("torch is not installed") from None
-    torch.set_num_threads(2)
-    return torch
 
 
 class Conv2d:

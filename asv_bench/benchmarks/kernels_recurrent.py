@@ -6,16 +6,9 @@ hidden size 128, float32. Both sides compute the input gradient too.
 
 import numpy as np
 
+from .peers import _torch
+
 BATCH, STEPS, INPUTS, HIDDEN = 64, 28, 28, 128
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise NotImplementedError("torch is not installed") from None
-    torch.set_num_threads(2)
-    return torch
 
 
 class RecurrentForwardBackward:

@@ -2,19 +2,12 @@
 
 import numpy as np
 
+from .peers import _torch
+
 SHAPES = {
     "linear-5408x10": [(10, 5408), (10,)],
     "flat-1e6": [(1_000_000,)],
 }
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise NotImplementedError("torch is not installed") from None
-    torch.set_num_threads(2)
-    return torch
 
 
 class AdamStep:

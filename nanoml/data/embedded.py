@@ -99,6 +99,8 @@ def register_datasets(register):
     register("iris", iris, "Fisher's iris: 150 flowers, 4 features, 3 species")
     register("digits", digits, "UCI handwritten digits: 1,797 8x8 images, 10 classes")
     register("wine", wine, "UCI wine: 178 samples, 13 chemical features, 3 cultivars")
-    register("breast-cancer", breast_cancer, "UCI breast cancer: 569 samples, 30 features, 2 classes")
+    register(
+        "breast-cancer", breast_cancer, "UCI breast cancer: 569 samples, 30 features, 2 classes"
+    )
     register("blobs", blobs, "three Gaussian blobs in 2-D, 1,500 points")
     register("moons", moons, "two interleaving half circles, 1,000 points")

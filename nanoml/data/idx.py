@@ -31,7 +31,9 @@ def read_idx(path):
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
-        raise DatasetUnavailableError(f"cannot read {path}: {exc}; delete it and fetch it again") from None
+        raise DatasetUnavailableError(
+            f"cannot read {path}: {exc}; delete it and fetch it again"
+        ) from None
     return parse_idx(raw, path)
 
 
@@ -52,7 +54,9 @@ def parse_idx(raw, source="IDX data"):
             f"{source} is {problem}: header promises {expected} bytes of data, found {found}; "
             "delete it and fetch it again"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
+    return (
+        np.frombuffer(raw, dtype=dtype, offset=start).reshape(shape).astype(dtype.newbyteorder("="))
+    )
 
 
 def write_idx(path, array):

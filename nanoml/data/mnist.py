@@ -43,8 +43,18 @@ SOURCES = {
             "test_labels": "bb300cfdad3c16e7a12a480ee83cd310",
         },
         "system": ["/usr/share/datasets/fashion-mnist"],
-        "classes": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                    "Sneaker", "Bag", "Ankle boot"),
+        "classes": (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
     },
 }
 
@@ -71,7 +81,9 @@ def local_files(name, data_dir=None):
             return found
     if data_dir:
         missing = [FILES[k] + "[.gz]" for k, v in found.items() if v is None]
-        raise DatasetUnavailableError(f"--data-dir {data_dir} lacks {', '.join(missing)} for {name}")
+        raise DatasetUnavailableError(
+            f"--data-dir {data_dir} lacks {', '.join(missing)} for {name}"
+        )
     return None
 
 
@@ -86,14 +98,18 @@ def download(name):
     for key, stem in FILES.items():
         try:
             paths[key] = pooch.retrieve(
-                source["url"] + stem + ".gz", known_hash="md5:" + source["md5"][key],
-                fname=stem + ".gz", path=folder, progressbar=True,
+                source["url"] + stem + ".gz",
+                known_hash="md5:" + source["md5"][key],
+                fname=stem + ".gz",
+                path=folder,
+                progressbar=True,
             )
         except Exception as exc:  # offline, refused, or a checksum mismatch
             reason = _short_reason(exc)
             raise DatasetUnavailableError(
-                f"cannot download {name} ({reason}); put {', '.join(s + '.gz' for s in FILES.values())} "
-                f"in {folder} or pass --data-dir FOLDER"
+                f"cannot download {name} ({reason}); put "
+                f"{', '.join(s + '.gz' for s in FILES.values())} in {folder} "
+                "or pass --data-dir FOLDER"
             ) from None
     return paths
 
@@ -112,7 +128,8 @@ def _check(name, images, labels, n, path):
         raise DatasetUnavailableError(f"{path}: expected 28x28 uint8 images, got {images.shape}")
     if labels.shape != (images.shape[0],) or images.shape[0] != n:
         raise DatasetUnavailableError(
-            f"{path}: expected {n} images and as many labels, got {images.shape[0]} and {labels.shape[0]}"
+            f"{path}: expected {n} images and as many labels, "
+            f"got {images.shape[0]} and {labels.shape[0]}"
         )
     if labels.max(initial=0) > 9:
         raise DatasetUnavailableError(f"{path}: labels outside 0..9 — not {name} label data")
@@ -129,10 +146,14 @@ def load(name, data_dir=None):
         return images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
 
     return Dataset(
-        name, "classification",
-        pixels(arrays["train_images"]), arrays["train_labels"].astype(np.int64),
-        pixels(arrays["test_images"]), arrays["test_labels"].astype(np.int64),
-        class_names=SOURCES[name]["classes"], image_shape=(1, 28, 28),
+        name,
+        "classification",
+        pixels(arrays["train_images"]),
+        arrays["train_labels"].astype(np.int64),
+        pixels(arrays["test_images"]),
+        arrays["test_labels"].astype(np.int64),
+        class_names=SOURCES[name]["classes"],
+        image_shape=(1, 28, 28),
     )
 
 
@@ -149,8 +170,15 @@ def _available(name):
 
 @hookimpl
 def register_datasets(register):
-    register("mnist", _loader("mnist"), "MNIST handwritten digits, 70,000 28x28 images (IDX)",
-             available=_available("mnist"))
-    register("fashion-mnist", _loader("fashion-mnist"),
-             "Zalando Fashion-MNIST, 70,000 28x28 clothing images (IDX)",
-             available=_available("fashion-mnist"))
+    register(
+        "mnist",
+        _loader("mnist"),
+        "MNIST handwritten digits, 70,000 28x28 images (IDX)",
+        available=_available("mnist"),
+    )
+    register(
+        "fashion-mnist",
+        _loader("fashion-mnist"),
+        "Zalando Fashion-MNIST, 70,000 28x28 clothing images (IDX)",
+        available=_available("fashion-mnist"),
+    )

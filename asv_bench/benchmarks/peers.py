@@ -1,0 +1,40 @@
+"""The peers nanoml is measured against, imported so that a missing one skips the benchmark.
+
+Names start with an underscore so that asv does not collect them again in every module
+that imports them.
+"""
+
+import importlib
+
+
+def _torch():
+    """PyTorch on 2 threads, like nanoml on this machine; NotImplementedError skips."""
+    try:
+        import torch
+    except ImportError:
+        raise NotImplementedError("torch is not installed") from None
+    torch.set_num_threads(2)
+    return torch
+
+
+def _sklearn(module):
+    """A scikit-learn module, e.g. _sklearn("linear_model"); NotImplementedError skips."""
+    try:
+        return importlib.import_module(f"sklearn.{module}")
+    except ImportError:
+        raise NotImplementedError("scikit-learn is not installed") from None
+
+
+class _FitPair:
+    """setup builds seeded data, `self.ours` and `self.theirs`; the timings fit each once."""
+
+    param_names = ["rows"]
+
+    def time_nanoml(self, rows):
+        self.ours.fit(self.X, self.y)
+
+    def time_sklearn(self, rows):
+        self.theirs.fit(self.X, self.y)
+
+    def _warm(self):
+        self.ours.fit(self.X[:200], self.y[:200])  # compile (or load) the kernels untimed
