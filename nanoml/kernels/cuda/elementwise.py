@@ -1,0 +1,220 @@
+"""Elementwise kernels: broadcasting arithmetic, activations and their backwards, copy, zero.
+
+Each kernel runs one thread per output element over flat views of C-contiguous arrays. When
+both operands have the output's shape they are indexed directly; otherwise a small table of
+the output shape and of each operand's element strides (0 along broadcast axes) maps an
+output index to each operand's element, as NumPy broadcasting does.
+
+The op is an integer code tested inside the kernel. One launch runs one op, so every thread
+takes the same branch and the test is free next to the memory traffic, while one compiled
+kernel (per dtype) serves every op.
+
+Policy for every kernel here and in the sibling modules: ``cache=True``; ``fastmath=False``,
+since NaN and inf must propagate as on the CPU. Device functions are compiled into the
+kernels that call them, which carry the cache (which, as on the CPU, does not notice edits
+to a device function in another module).
+"""
+
+import functools
+import math
+
+import numpy as np
+from numba import cuda
+
+from nanoml.kernels.cuda.launch import flat, launch_1d
+
+JIT = {"cache": True, "fastmath": False}
+DEVICE = {"device": True, "fastmath": False}
+
+# Constants in kernels take the data's type (``a.dtype.type(1)``, ``type(x)(1)``): float32
+# data then keeps float32 arithmetic, where a Python float literal would promote it to float64.
+# (A module-level np.float32 constant would do on the GPU, but in the simulator it would round
+# float64 data to float32 wherever it meets the Python float that math.exp returns there.)
+
+# Binary ops: out = f(a, b). The backwards take the forward's input (relu) or output
+# (tanh, sigmoid) as `a` and the output gradient as `b`.
+_ADD, _SUB, _MUL, _DIV, _RELU_BACKWARD, _TANH_BACKWARD, _SIGMOID_BACKWARD = range(7)
+# Unary ops: out = f(x).
+_COPY, _RELU, _EXP, _TANH, _SIGMOID = range(5)
+
+
+@cuda.jit(**DEVICE)
+def sigmoid_scalar(x):
+    """1 / (1 + exp(-x)) with exp of a non-positive number only, so it never overflows."""
+    one = type(x)(1)
+    if x >= 0:
+        return one / (one + math.exp(-x))
+    e = math.exp(x)
+    return e / (one + e)
+
+
+@cuda.jit(**DEVICE)
+def _binary_op(op, a, b):
+    one = type(a)(1)
+    if op == _ADD:
+        return a + b
+    if op == _SUB:
+        return a - b
+    if op == _MUL:
+        return a * b
+    if op == _DIV:
+        return a / b
+    if op == _RELU_BACKWARD:
+        # b * (a > 0) as in NumPy: a NaN or inf gradient stays NaN where the unit is off.
+        return b if a > 0 else b * type(b)(0)
+    if op == _TANH_BACKWARD:
+        return b * (one - a * a)
+    return b * a * (one - a)  # _SIGMOID_BACKWARD
+
+
+@cuda.jit(**DEVICE)
+def _unary_op(op, x):
+    if op == _COPY:
+        return x
+    if op == _RELU:
+        return type(x)(0) if x <= 0 else x  # NaN is not <= 0, so it passes through
+    if op == _EXP:
+        return math.exp(x)
+    if op == _TANH:
+        return math.tanh(x)
+    return sigmoid_scalar(x)  # _SIGMOID
+
+
+@cuda.jit(**JIT)
+def binary_same_kernel(a, b, out, op):
+    """``out[i] = f(a[i], b[i])`` over flat arrays of one size."""
+    i = cuda.grid(1)
+    if i < out.shape[0]:
+        out[i] = _binary_op(op, a[i], b[i])
+
+
+@cuda.jit(**JIT)
+def binary_broadcast_kernel(a, b, out, geometry, op):
+    """``out = f(a, b)`` with broadcasting; `geometry` rows: out shape, a strides, b strides."""
+    i = cuda.grid(1)
+    if i < out.shape[0]:
+        rest = i
+        ia = 0
+        ib = 0
+        for d in range(geometry.shape[1] - 1, -1, -1):
+            k = rest % geometry[0, d]
+            rest //= geometry[0, d]
+            ia += k * geometry[1, d]
+            ib += k * geometry[2, d]
+        out[i] = _binary_op(op, a[ia], b[ib])
+
+
+@cuda.jit(**JIT)
+def unary_kernel(x, out, op):
+    """``out[i] = f(x[i])`` over flat arrays of one size."""
+    i = cuda.grid(1)
+    if i < out.shape[0]:
+        out[i] = _unary_op(op, x[i])
+
+
+@cuda.jit(**JIT)
+def zero_kernel(out):
+    """``out[i] = 0`` over a flat array."""
+    i = cuda.grid(1)
+    if i < out.shape[0]:
+        out[i] = out.dtype.type(0)
+
+
+@functools.lru_cache(maxsize=256)
+def _geometry(out_shape, a_shape, b_shape):
+    """Device table of the output shape and both operands' broadcast element strides."""
+    ndim = len(out_shape)
+    table = np.zeros((3, ndim), np.int64)
+    table[0] = out_shape
+    for row, shape in ((1, a_shape), (2, b_shape)):
+        padded = (1,) * (ndim - len(shape)) + tuple(shape)
+        stride = 1
+        for d in range(ndim - 1, -1, -1):
+            table[row, d] = stride if padded[d] != 1 else 0
+            stride *= padded[d]
+    return cuda.to_device(table)
+
+
+def _binary(op, a, b, out):
+    shape = tuple(out.shape)
+    if np.broadcast_shapes(a.shape, b.shape) != shape:
+        raise ValueError(
+            f"out has shape {shape}, but a {tuple(a.shape)} and b {tuple(b.shape)} broadcast "
+            f"to {np.broadcast_shapes(a.shape, b.shape)}"
+        )
+    if tuple(a.shape) == shape and tuple(b.shape) == shape:
+        launch_1d(binary_same_kernel, out.size, flat(a), flat(b), flat(out), op)
+    elif out.size:
+        geometry = _geometry(shape, tuple(a.shape), tuple(b.shape))
+        launch_1d(binary_broadcast_kernel, out.size, flat(a), flat(b), flat(out), geometry, op)
+
+
+def _unary(op, x, out):
+    if tuple(x.shape) != tuple(out.shape):
+        raise ValueError(f"out has shape {tuple(out.shape)}, x has {tuple(x.shape)}")
+    launch_1d(unary_kernel, out.size, flat(x), flat(out), op)
+
+
+def add(a, b, out):
+    """``out = a + b`` with NumPy broadcasting (`out` may be `a` or `b` when it has its shape)."""
+    _binary(_ADD, a, b, out)
+
+
+def sub(a, b, out):
+    """``out = a - b`` with NumPy broadcasting."""
+    _binary(_SUB, a, b, out)
+
+
+def mul(a, b, out):
+    """``out = a * b`` with NumPy broadcasting."""
+    _binary(_MUL, a, b, out)
+
+
+def div(a, b, out):
+    """``out = a / b`` with NumPy broadcasting."""
+    _binary(_DIV, a, b, out)
+
+
+def relu_backward(x, grad, out):
+    """``out = grad * (x > 0)``: the gradient of relu at its input `x`."""
+    _binary(_RELU_BACKWARD, x, grad, out)
+
+
+def tanh_backward(y, grad, out):
+    """``out = grad * (1 - y²)``: the gradient of tanh from its output `y`."""
+    _binary(_TANH_BACKWARD, y, grad, out)
+
+
+def sigmoid_backward(y, grad, out):
+    """``out = grad * y * (1 - y)``: the gradient of the sigmoid from its output `y`."""
+    _binary(_SIGMOID_BACKWARD, y, grad, out)
+
+
+def zero(out):
+    """``out[...] = 0``."""
+    launch_1d(zero_kernel, out.size, flat(out))
+
+
+def copy(x, out):
+    """``out[...] = x`` between any mix of host and device arrays of one shape."""
+    _unary(_COPY, x, out)
+
+
+def relu(x, out):
+    """``out = max(x, 0)``; NaN stays NaN."""
+    _unary(_RELU, x, out)
+
+
+def exp(x, out):
+    """``out = exp(x)``."""
+    _unary(_EXP, x, out)
+
+
+def tanh(x, out):
+    """``out = tanh(x)``."""
+    _unary(_TANH, x, out)
+
+
+def sigmoid(x, out):
+    """``out = 1 / (1 + exp(-x))``, without overflow for large |x|."""
+    _unary(_SIGMOID, x, out)
