@@ -14,6 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nanoml.errors import NanomlError
+from nanoml.runtime import training_mode
 from nanoml.tensor import Tensor, no_grad
 
 
@@ -32,7 +33,7 @@ def minibatches(rows, batch_size, rng):
     """The rows shuffled by `rng`, cut into batches of `batch_size` (the last may be short)."""
     order = rows[rng.permutation(rows.shape[0])]
     for start in range(0, order.shape[0], batch_size):
-        yield order[start:start + batch_size]
+        yield order[start : start + batch_size]
 
 
 class _Meter:
@@ -65,17 +66,32 @@ def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
     meter = _Meter()
     with no_grad():
         for start in range(0, rows.shape[0], batch_size):
-            batch = rows[start:start + batch_size]
+            batch = rows[start : start + batch_size]
             yb = None if y is None else y[batch]
             loss, logits = step(Tensor(X[batch]), yb)
-            meter.add(float(loss.data), batch.shape[0],
-                      _correct(logits, yb) if with_accuracy else None)
+            meter.add(
+                float(loss.data), batch.shape[0], _correct(logits, yb) if with_accuracy else None
+            )
     return meter.results("val_", with_accuracy)
 
 
-def train(step, module, optimizer, X, y, *, epochs, batch_size, validation_fraction=0.1,
-          seed=0, patience=None, with_accuracy=False, on_improvement=None, progress=True,
-          description="training"):
+def train(
+    step,
+    module,
+    optimizer,
+    X,
+    y,
+    *,
+    epochs,
+    batch_size,
+    validation_fraction=0.1,
+    seed=0,
+    patience=None,
+    with_accuracy=False,
+    on_improvement=None,
+    progress=True,
+    description="training",
+):
     """Train `module` by minimising the loss `step` returns; -> history (name -> per-epoch list).
 
     ``step(X_batch_tensor, y_batch) -> (loss Tensor, logits Tensor or None)`` computes one
@@ -85,6 +101,41 @@ def train(step, module, optimizer, X, y, *, epochs, batch_size, validation_fract
     `patience`, training stops after that many epochs without improvement. At the end the
     module holds the best weights seen.
     """
+    with training_mode():
+        return _train(
+            step,
+            module,
+            optimizer,
+            X,
+            y,
+            epochs,
+            batch_size,
+            validation_fraction,
+            seed,
+            patience,
+            with_accuracy,
+            on_improvement,
+            progress,
+            description,
+        )
+
+
+def _train(
+    step,
+    module,
+    optimizer,
+    X,
+    y,
+    epochs,
+    batch_size,
+    validation_fraction,
+    seed,
+    patience,
+    with_accuracy,
+    on_improvement,
+    progress,
+    description,
+):
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
     history = {}
@@ -93,9 +144,15 @@ def train(step, module, optimizer, X, y, *, epochs, batch_size, validation_fract
     for epoch in range(1, epochs + 1):
         module.train()
         meter = _Meter()
-        bar = tqdm(total=train_rows.shape[0], desc=f"{description} {epoch}/{epochs}",
-                   unit="img", unit_scale=True, leave=False, disable=not progress,
-                   dynamic_ncols=True)
+        bar = tqdm(
+            total=train_rows.shape[0],
+            desc=f"{description} {epoch}/{epochs}",
+            unit="img",
+            unit_scale=True,
+            leave=False,
+            disable=not progress,
+            dynamic_ncols=True,
+        )
         started = time.perf_counter()
         for i, batch in enumerate(minibatches(train_rows, batch_size, rng)):
             yb = None if y is None else y[batch]
@@ -120,14 +177,19 @@ def train(step, module, optimizer, X, y, *, epochs, batch_size, validation_fract
         results = meter.results("", with_accuracy)
         module.eval()
         if val_rows.shape[0]:
-            results.update(evaluate_batches(step, X, y, val_rows, max(batch_size, 256), with_accuracy))
+            results.update(
+                evaluate_batches(step, X, y, val_rows, max(batch_size, 256), with_accuracy)
+            )
         results["seconds"] = seconds
         for key, value in results.items():
             history.setdefault(key, []).append(value)
         if progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "seconds")
-            tqdm.write(f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s, "
-                       f"{train_rows.shape[0] / seconds:,.0f} samples/s)", file=sys.stderr)
+            tqdm.write(
+                f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s, "
+                f"{train_rows.shape[0] / seconds:,.0f} samples/s)",
+                file=sys.stderr,
+            )
         watched = results.get("val_loss", results["loss"])
         if watched < best_loss:
             best_loss, stale = watched, 0
