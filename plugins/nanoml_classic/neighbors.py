@@ -8,7 +8,7 @@ import numpy as np
 from nanoml import Learner
 from nanoml.errors import ParameterError
 from nanoml.validation import check_array, check_choice, check_number, encode_labels
-from nanoml_classic.distances import row_norms_squared, squared_distances
+from nanoml_classic.distances import row_norms_squared
 from nanoml_classic.neighbors_kernels import merge_smallest
 
 # A distance block is QUERY_BLOCK queries x enough training samples for about BLOCK_WORK
@@ -61,23 +61,7 @@ class KNeighborsClassifier(Learner):
         """(distances, indices) of each query's k nearest training samples, nearest first."""
         self.check_fitted()
         X = check_array(X, n_features=self.n_features_in_) - self.shift_
-        train = self.fit_X_
-        train_sq = row_norms_squared(train)
-        query_sq = row_norms_squared(X)
-        best_dist = np.full((X.shape[0], self.n_neighbors), np.inf)
-        best_index = np.full((X.shape[0], self.n_neighbors), -1, np.int64)
-
-        train_block = max(16, BLOCK_WORK // (QUERY_BLOCK * X.shape[1]))
-
-        def search(start):
-            rows = slice(start, start + QUERY_BLOCK)
-            for first in range(0, train.shape[0], train_block):
-                cols = slice(first, first + train_block)
-                dist = squared_distances(X[rows], train[cols], query_sq[rows], train_sq[cols])
-                merge_smallest(dist, first, best_dist[rows], best_index[rows])
-
-        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-            list(pool.map(search, range(0, X.shape[0], QUERY_BLOCK)))  # re-raises errors
+        best_dist, best_index = nearest(X, self.fit_X_, self.n_neighbors)
         return np.sqrt(best_dist), best_index
 
     def predict_proba(self, X):
@@ -100,3 +84,27 @@ class KNeighborsClassifier(Learner):
     def predict(self, X):
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+
+def nearest(queries, ref, k):
+    """(squared distances, indices) of the k rows of `ref` nearest each query, nearest first.
+
+    Blocks of queries run on a thread pool; within a block, the cross products with a block
+    of `ref` are one small GEMM and the kernel forms distances while it selects.
+    """
+    ref_sq, query_sq = row_norms_squared(ref), row_norms_squared(queries)
+    best_dist = np.full((queries.shape[0], k), np.inf)
+    best_index = np.full((queries.shape[0], k), -1, np.int64)
+    ref_block = max(16, BLOCK_WORK // (QUERY_BLOCK * queries.shape[1]))
+
+    def search(start):
+        rows = slice(start, start + QUERY_BLOCK)
+        for first in range(0, ref.shape[0], ref_block):
+            cols = slice(first, first + ref_block)
+            cross = queries[rows] @ ref[cols].T
+            merge_smallest(cross, query_sq[rows], ref_sq[cols], first, best_dist[rows],
+                           best_index[rows])
+
+    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+        list(pool.map(search, range(0, queries.shape[0], QUERY_BLOCK)))  # re-raises errors
+    return best_dist, best_index

@@ -1,8 +1,5 @@
 """Label spreading (Zhou et al., 2004): semi-supervised classification over a similarity graph."""
 
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
@@ -17,8 +14,7 @@ from nanoml.validation import (
     encode_labels,
 )
 from nanoml_classic.distances import row_norms_squared, squared_distances
-from nanoml_classic.neighbors import BLOCK_WORK, QUERY_BLOCK
-from nanoml_classic.neighbors_kernels import merge_smallest
+from nanoml_classic.neighbors import nearest
 
 
 class LabelSpreading(Learner):
@@ -144,22 +140,7 @@ class LabelSpreading(Learner):
     def _neighbours(self, Q):
         """Indices of the n_neighbors fitted rows nearest each row of Q (a row of the fitted
         data counts as its own neighbour, as in scikit-learn)."""
-        ref = self.X_fit_
-        ref_sq, query_sq = row_norms_squared(ref), row_norms_squared(Q)
-        best_dist = np.full((Q.shape[0], self.n_neighbors), np.inf)
-        best_index = np.full((Q.shape[0], self.n_neighbors), -1, dtype=np.int64)
-        ref_block = max(16, BLOCK_WORK // (QUERY_BLOCK * Q.shape[1]))
-
-        def search(start):
-            rows = slice(start, start + QUERY_BLOCK)
-            for first in range(0, ref.shape[0], ref_block):
-                cols = slice(first, first + ref_block)
-                dist = squared_distances(Q[rows], ref[cols], query_sq[rows], ref_sq[cols])
-                merge_smallest(dist, first, best_dist[rows], best_index[rows])
-
-        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-            list(pool.map(search, range(0, Q.shape[0], QUERY_BLOCK)))  # re-raises errors
-        return best_index
+        return nearest(Q, self.X_fit_, self.n_neighbors)[1]
 
     def predict_proba(self, X):
         """Class probabilities (columns in the order of `classes_`) for each row of X."""

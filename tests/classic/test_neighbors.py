@@ -21,8 +21,11 @@ def test_merge_smallest_matches_a_full_sort(k):
     rng = np.random.default_rng(0)
     dist = rng.integers(0, 30, size=(7, 90)).astype(np.float64)  # many ties
     best_dist, best_index = np.full((7, k), np.inf), np.full((7, k), -1)
+    # zero norms and cross products of -dist/2 make the kernel's distances exactly `dist`
+    cross, query_sq, ref_sq = -dist / 2, np.zeros(7), np.zeros(90)
     for first in range(0, 90, 25):  # blocks of 25 columns, the last one partial
-        merge_smallest(dist[:, first : first + 25], first, best_dist, best_index)
+        cols = slice(first, first + 25)
+        merge_smallest(cross[:, cols], query_sq, ref_sq[cols], first, best_dist, best_index)
     order = np.argsort(dist, axis=1, kind="stable")[:, :k]  # ties: lower index first
     np.testing.assert_array_equal(best_index, order)
     np.testing.assert_array_equal(best_dist, np.take_along_axis(dist, order, axis=1))
