@@ -17,6 +17,8 @@ from nanoml_classic.neighbors_kernels import merge_smallest
 # BLAS threads would only fight the pool for the same cores.
 QUERY_BLOCK = 64
 BLOCK_WORK = 2**18
+# Below this many query-reference pairs the search runs on the calling thread.
+SERIAL_PAIRS = 2**22
 
 
 class KNeighborsClassifier(Learner):
@@ -105,6 +107,11 @@ def nearest(queries, ref, k):
             merge_smallest(cross, query_sq[rows], ref_sq[cols], first, best_dist[rows],
                            best_index[rows])
 
-    with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-        list(pool.map(search, range(0, queries.shape[0], QUERY_BLOCK)))  # re-raises errors
+    starts = range(0, queries.shape[0], QUERY_BLOCK)
+    if queries.shape[0] * ref.shape[0] < SERIAL_PAIRS:
+        for start in starts:  # too little work to repay starting threads
+            search(start)
+    else:
+        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+            list(pool.map(search, starts))  # re-raises errors
     return best_dist, best_index
