@@ -75,6 +75,7 @@ def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
     return meter.results("val_", with_accuracy)
 
 
+@training_mode()
 def train(
     step,
     module,
@@ -101,41 +102,6 @@ def train(
     `patience`, training stops after that many epochs without improvement. At the end the
     module holds the best weights seen.
     """
-    with training_mode():
-        return _train(
-            step,
-            module,
-            optimizer,
-            X,
-            y,
-            epochs,
-            batch_size,
-            validation_fraction,
-            seed,
-            patience,
-            with_accuracy,
-            on_improvement,
-            progress,
-            description,
-        )
-
-
-def _train(
-    step,
-    module,
-    optimizer,
-    X,
-    y,
-    epochs,
-    batch_size,
-    validation_fraction,
-    seed,
-    patience,
-    with_accuracy,
-    on_improvement,
-    progress,
-    description,
-):
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
     history = {}
