@@ -69,6 +69,9 @@ def hinge_dual_cd(X, y, C, max_iter, tol, rng, w):
             diag[i] += X[i, j] * X[i, j]
     index = np.arange(n)
     active = n
+    # xorshift64 for the per-epoch shuffles: a Generator call per swap costs more than the
+    # coordinate step itself once shrinking leaves few active rows; seeded from `rng`
+    state = np.uint64(rng.integers(1, 2**62))
     pg_max_old = np.inf
     pg_min_old = -np.inf
     epochs = 0
@@ -76,7 +79,10 @@ def hinge_dual_cd(X, y, C, max_iter, tol, rng, w):
         pg_max = -np.inf
         pg_min = np.inf
         for s in range(active - 1, 0, -1):  # Fisher-Yates shuffle of the active rows
-            t = rng.integers(0, s + 1)
+            state ^= state << np.uint64(13)
+            state ^= state >> np.uint64(7)
+            state ^= state << np.uint64(17)
+            t = np.int64(state % np.uint64(s + 1))
             index[s], index[t] = index[t], index[s]
         s = 0
         while s < active:
