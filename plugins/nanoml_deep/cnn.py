@@ -48,7 +48,9 @@ class CNN(NetworkClassifier):
         dense = nn.Linear(FILTERS * pooled_h * pooled_w, self._n_outputs(), rng=rng)
         for layer in (conv, dense):
             _keras_init(layer, rng)
-        return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten(), dense)
+        # ReLU after the pooling: max and ReLU commute, so this is the tutorial's function
+        # (the torch comparison test runs the Keras order), with a quarter of the ReLU work
+        return nn.Sequential(conv, nn.MaxPool2d(POOL), nn.ReLU(), nn.Flatten(), dense)
 
 
 def _keras_init(layer, rng):
