@@ -16,23 +16,32 @@ def _nanoml(*args, cache_dir=None):
                        env=env, check=True, capture_output=True)
 
 
-class RunLinearRegression:
-    """`nanoml run linear-regression --set solver=gd`: cold (empty kernel cache) and warm."""
+COMMANDS = {
+    "linear-regression": ["run", "linear-regression", "--set", "solver=gd"],
+    "cnn": ["run", "cnn", "--dataset", "digits", "--epochs", "1"],
+}
 
-    timeout = 300
+
+class RunLearner:
+    """`nanoml run` start to finish: cold (empty kernel cache: every kernel compiles) and
+    warm (kernels loaded from the disk cache)."""
+
+    params = [list(COMMANDS)]
+    param_names = ["learner"]
+    timeout = 600
     number = 1
     repeat = 3
 
-    def setup(self):
+    def setup(self, learner):
         self.cache = tempfile.mkdtemp(prefix="nanoml-bench-cache-")
-        _nanoml("run", "linear-regression", "--set", "solver=gd", cache_dir=self.cache)
+        _nanoml(*COMMANDS[learner], cache_dir=self.cache)
 
-    def teardown(self):
+    def teardown(self, learner):
         shutil.rmtree(self.cache, ignore_errors=True)
 
-    def time_warm_start(self):
-        _nanoml("run", "linear-regression", "--set", "solver=gd", cache_dir=self.cache)
+    def time_warm_start(self, learner):
+        _nanoml(*COMMANDS[learner], cache_dir=self.cache)
 
-    def time_cold_start(self):
+    def time_cold_start(self, learner):
         with tempfile.TemporaryDirectory() as empty:
-            _nanoml("run", "linear-regression", "--set", "solver=gd", cache_dir=empty)
+            _nanoml(*COMMANDS[learner], cache_dir=empty)
