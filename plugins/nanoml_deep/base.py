@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from nanoml import Learner
+from nanoml.device import require_cuda
 from nanoml.errors import DeviceError, InputError, ParameterError
 from nanoml.losses import cross_entropy, mse
 from nanoml.optim import Adam
@@ -31,13 +32,7 @@ def check_device(device):
     """The device name, or a DeviceError saying why it cannot be used."""
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda":
-        from numba import cuda
-
-        if not cuda.is_available():
-            raise DeviceError(
-                "device='cuda' was asked for but no CUDA device/driver was found; "
-                "use device='cpu' (--device cpu)"
-            )
+        require_cuda()  # first, say why when this machine cannot run CUDA kernels at all
         raise DeviceError(
             "device='cuda': a CUDA device is present but the deep learners train on the CPU "
             "only in this version; use device='cpu' (--device cpu)"
