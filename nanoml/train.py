@@ -22,6 +22,20 @@ class TrainingDivergedError(NanomlError):
     """The loss became NaN or infinite; training stopped."""
 
 
+def check_finite(loss, what, where, bar, kept=False):
+    """The loss as a float, or TrainingDivergedError (closing the progress `bar`) when it is
+    NaN or infinite: "`what` became nan `where`"; `kept` says a checkpoint of the last good
+    model exists."""
+    value = float(loss.data)
+    if not math.isfinite(value):
+        bar.close()
+        raise TrainingDivergedError(
+            f"{what} became {value} {where}; lower the learning rate (--lr)"
+            + ("; the last good model was kept" if kept else "")
+        )
+    return value
+
+
 def split_validation(n, fraction, rng):
     """(train rows, validation rows) drawn at random; no validation when fraction is 0."""
     order = rng.permutation(n)
@@ -123,14 +137,13 @@ def train(
         for i, batch in enumerate(minibatches(train_rows, batch_size, rng)):
             yb = None if y is None else y[batch]
             loss, logits = step(Tensor(X[batch]), yb)
-            value = float(loss.data)
-            if not math.isfinite(value):
-                bar.close()
-                raise TrainingDivergedError(
-                    f"the loss became {value} at epoch {epoch}, batch {i + 1} of "
-                    f"{steps_per_epoch}; lower the learning rate (--lr)"
-                    + ("; the last good model was kept" if best_state is not None else "")
-                )
+            value = check_finite(
+                loss,
+                "the loss",
+                f"at epoch {epoch}, batch {i + 1} of {steps_per_epoch}",
+                bar,
+                kept=best_state is not None,
+            )
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -11,8 +11,9 @@ from nanoml import nn
 from nanoml.losses import binary_cross_entropy
 from nanoml.ops.elementwise import sigmoid
 from nanoml.optim import Adam
+from nanoml.runtime import training_mode
 from nanoml.tensor import Tensor, no_grad
-from nanoml.train import TrainingDivergedError, minibatches, split_validation
+from nanoml.train import check_finite, minibatches, split_validation
 from nanoml.validation import check_number
 from nanoml_deep.base import GenerativeLearner, show_progress
 from nanoml_deep.mlp import dense_stack
@@ -78,6 +79,7 @@ class GAN(GenerativeLearner):
         logits = self.module_.discriminator(fake)
         return binary_cross_entropy(logits, np.ones(logits.shape, np.float32))
 
+    @training_mode()
     def _train(self, X, targets):
         """Alternating steps: the discriminator on a real and a fake batch, then the
         generator against the updated discriminator."""
@@ -99,16 +101,17 @@ class GAN(GenerativeLearner):
                 fake = self._fake(batch.shape[0], rng)
                 # The discriminator's loss must not reach the generator: it sees a detached copy.
                 d_loss = self._d_loss(Tensor(X[batch]), fake.detach())[0]
-                self._check_finite(d_loss, "discriminator", epoch, batches)
+                where = f"at epoch {epoch}"
+                d_value = check_finite(d_loss, "the discriminator loss", where, batches)
                 d_opt.zero_grad()
                 d_loss.backward()
                 d_opt.step()
                 g_loss = self._g_loss(fake)
-                self._check_finite(g_loss, "generator", epoch, batches)
+                g_value = check_finite(g_loss, "the generator loss", where, batches)
                 g_opt.zero_grad()
                 g_loss.backward()
                 g_opt.step()
-                sums += np.multiply((float(d_loss.data), float(g_loss.data)), batch.shape[0])
+                sums += np.multiply((d_value, g_value), batch.shape[0])
             results = dict(zip(("d_loss", "g_loss"), sums / train_rows.shape[0], strict=True))
             if val_rows.shape[0]:
                 results.update(
@@ -119,16 +122,6 @@ class GAN(GenerativeLearner):
             self._checkpoint(epoch)
         net.eval()
         return history
-
-    @staticmethod
-    def _check_finite(loss, which, epoch, bar):
-        value = float(loss.data)
-        if not math.isfinite(value):
-            bar.close()
-            raise TrainingDivergedError(
-                f"the {which} loss became {value} at epoch {epoch}; lower the learning "
-                "rate (--lr)"
-            )
 
     def _metrics(self, X, rng):
         """Losses and the discriminator's accuracy on real rows X against as many fakes."""
