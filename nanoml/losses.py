@@ -8,16 +8,21 @@ fused NumPy expressions.
 import numpy as np
 from scipy.special import expit
 
+from nanoml import cuda_arrays
 from nanoml.errors import InputError
 from nanoml.kernels import cpu
 from nanoml.ops.elementwise import exp, relu
+from nanoml.ops.placement import host_only, on_cuda
 from nanoml.tensor import Tensor, apply
 
 
 def _target(target, pred, name="target"):
-    """`target` as a Tensor of `pred`'s dtype and shape (a constant unless it is a Tensor)."""
+    """`target` as a Tensor of `pred`'s dtype, shape and device (a constant unless it is a
+    Tensor)."""
     if not isinstance(target, Tensor):
         target = Tensor(target, dtype=pred.data.dtype)
+        if on_cuda(pred) and not on_cuda(target):
+            target = target.to("cuda")
     if target.shape != pred.shape:
         raise InputError(
             f"{name} has shape {target.shape} but the predictions have shape {pred.shape}"
@@ -37,7 +42,18 @@ def mae(pred, target):
 
 
 def _labels(labels, n, n_classes):
-    """Integer class labels as a C-contiguous int64 array of length n, each in [0, n_classes)."""
+    """Integer class labels as a C-contiguous int64 array of length n, each in [0, n_classes).
+
+    Labels already on the device (int64, shape (n,)) are taken as they are: whoever put
+    them there checked their range once (`nanoml.train` does), instead of once per batch.
+    """
+    if isinstance(labels, Tensor):
+        labels = labels.data
+    if cuda_arrays.is_device_array(labels):
+        if labels.dtype != np.int64 or tuple(labels.shape) != (n,):
+            raise InputError(f"labels on the device must be int64 of shape ({n},), got "
+                             f"{labels.dtype} of shape {tuple(labels.shape)}")
+        return labels
     labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
     if labels.dtype.kind not in "iu":
         if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
@@ -61,6 +77,8 @@ def cross_entropy(logits, labels):
     """
     if logits.ndim != 2:
         raise InputError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    if on_cuda(logits):
+        return _cuda_cross_entropy(logits, labels)
     data = np.ascontiguousarray(logits.data)
     n, c = data.shape
     labels = _labels(labels, n, c)
@@ -76,6 +94,24 @@ def cross_entropy(logits, labels):
     return apply(losses.mean(), (logits,), backward)
 
 
+def _cuda_cross_entropy(logits, labels):
+    ca = cuda_arrays
+    data = logits.data
+    n, c = data.shape
+    labels = _labels(labels, n, c)
+    if not ca.is_device_array(labels):
+        labels = ca.to_device(labels)
+    probs, losses = ca.empty_like(data), ca.empty(n, data.dtype)
+    ca.kernels().softmax_xent_forward(data, labels, probs, losses)
+
+    def backward(g):
+        grad = ca.empty_like(probs)
+        ca.kernels().softmax_xent_backward(probs, labels, 1.0 / n, grad)
+        return (ca.binary("mul", grad, g),)
+
+    return apply(ca.scale(ca.reduce_sum(losses), 1.0 / n), (logits,), backward)
+
+
 def binary_cross_entropy(logits, target):
     """Binary cross-entropy of logits against targets in [0, 1], mean over all elements.
 
@@ -83,6 +119,7 @@ def binary_cross_entropy(logits, target):
     (sigmoid(z) - y) / n.
     """
     target = _target(target, logits)
+    host_only(logits, "binary_cross_entropy")
     z, y = logits.data, target.data
     loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
     n = z.size
@@ -107,6 +144,7 @@ def kl_divergence(mu, logvar):
 def hinge(scores, target):
     """Binary hinge loss mean(max(0, 1 - y * s)) with targets y in {-1, +1}."""
     target = _target(target, scores)
+    host_only(scores, "hinge")
     if not np.all(np.abs(target.data) == 1):
         raise InputError("hinge targets must be -1 or +1")
     return relu(1 - target * scores).mean()

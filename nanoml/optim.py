@@ -1,7 +1,8 @@
 """Optimizers (SGD, Adam, AdamW, RMSprop), gradient clipping and learning-rate schedules.
 
 Each optimizer keeps its state as plain arrays, one set per parameter, and updates every
-parameter with ONE fused kernel call over its flat array (`nanoml.kernels.cpu`).
+parameter with ONE fused kernel call over its flat array (`nanoml.kernels.cpu`, or the
+`nanoml.kernels.cuda` twin with the state on the device for a parameter on the cuda device).
 The update rules are PyTorch's, so the same hyperparameters behave the same way.
 """
 
@@ -9,9 +10,22 @@ import math
 
 import numpy as np
 
-from nanoml.errors import InputError, ParameterError
+from nanoml import cuda_arrays
+from nanoml.errors import DeviceError, InputError, ParameterError
 from nanoml.kernels import cpu
 from nanoml.validation import check_number
+
+
+def _zeros(size, like):
+    """Flat zeros of `size` elements of `like`'s dtype, on `like`'s device."""
+    if cuda_arrays.is_device_array(like):
+        return cuda_arrays.zeros(size, like.dtype)
+    return np.zeros(size, dtype=like.dtype)
+
+
+def _kernels(array):
+    """The kernels for `array`'s device."""
+    return cuda_arrays.kernels() if cuda_arrays.is_device_array(array) else cpu
 
 
 class Optimizer:
@@ -23,6 +37,7 @@ class Optimizer:
             raise ParameterError("the optimizer got an empty parameter list")
         self.lr = float(check_number("lr", lr, low=0))
         self.state = [self._init_state(p.data) for p in self.params]
+        self._devices = [cuda_arrays.is_device_array(p.data) for p in self.params]
 
     def _init_state(self, data):
         """name -> array for one parameter (zeros of its shape, or empty when unused)."""
@@ -38,8 +53,17 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient."""
-        for p, state in zip(self.params, self.state, strict=True):
+        for p, state, on_device in zip(self.params, self.state, self._devices, strict=True):
             if p.grad is None:
+                continue
+            if cuda_arrays.is_device_array(p.data) != on_device:
+                raise DeviceError(
+                    f"a parameter of shape {p.shape} moved to {p.device} after the optimizer "
+                    f"was created; move the model first (module.to(device)), then create the "
+                    f"optimizer"
+                )
+            if on_device:
+                self._update(p.data.reshape(-1), p.grad.reshape(-1), state)
                 continue
             if not p.data.flags.c_contiguous:
                 # The kernels write through the flat view, which needs contiguous memory.
@@ -51,7 +75,7 @@ class Optimizer:
         """Name -> array (``"lr"``, ``"<param index>.<buffer>"``), enough to resume training."""
         out = {"lr": np.array(self.lr)}
         for i, state in enumerate(self.state):
-            out.update((f"{i}.{name}", array.copy()) for name, array in state.items())
+            out.update((f"{i}.{name}", cuda_arrays.host_copy(a)) for name, a in state.items())
         return out
 
     def load_state_dict(self, state):
@@ -70,7 +94,10 @@ class Optimizer:
                         f"optimizer state '{i}.{name}' has shape {value.shape}, expected "
                         f"{array.shape}"
                     )
-                np.copyto(array, value, casting="same_kind")
+                if cuda_arrays.is_device_array(array):
+                    array.copy_to_device(np.require(value, array.dtype, "C"))
+                else:
+                    np.copyto(array, value, casting="same_kind")
         self.lr = float(state["lr"])
         return self
 
@@ -88,10 +115,10 @@ class SGD(Optimizer):
 
     def _init_state(self, data):
         size = data.size if self.momentum else 0
-        return {"momentum_buffer": np.zeros(size, dtype=data.dtype)}
+        return {"momentum_buffer": _zeros(size, data)}
 
     def _update(self, param, grad, state):
-        cpu.sgd_update(
+        _kernels(param).sgd_update(
             param, grad, state["momentum_buffer"], self.lr, self.momentum, self.weight_decay,
             self.nesterov,
         )
@@ -115,13 +142,13 @@ class Adam(Optimizer):
     def _init_state(self, data):
         return {
             "step": np.zeros((), dtype=np.int64),
-            "exp_avg": np.zeros(data.size, dtype=data.dtype),
-            "exp_avg_sq": np.zeros(data.size, dtype=data.dtype),
+            "exp_avg": _zeros(data.size, data),
+            "exp_avg_sq": _zeros(data.size, data),
         }
 
     def _update(self, param, grad, state):
         state["step"] += 1
-        cpu.adam_update(
+        _kernels(param).adam_update(
             param, grad, state["exp_avg"], state["exp_avg_sq"], self.lr, self.beta1,
             self.beta2, self.eps, self.weight_decay, self.decoupled, int(state["step"]),
         )
@@ -148,12 +175,12 @@ class RMSprop(Optimizer):
 
     def _init_state(self, data):
         return {
-            "square_avg": np.zeros(data.size, dtype=data.dtype),
-            "momentum_buffer": np.zeros(data.size if self.momentum else 0, dtype=data.dtype),
+            "square_avg": _zeros(data.size, data),
+            "momentum_buffer": _zeros(data.size if self.momentum else 0, data),
         }
 
     def _update(self, param, grad, state):
-        cpu.rmsprop_update(
+        _kernels(param).rmsprop_update(
             param, grad, state["square_avg"], state["momentum_buffer"], self.lr, self.alpha,
             self.eps, self.weight_decay, self.momentum,
         )
@@ -165,13 +192,22 @@ def clip_grad_norm(parameters, max_norm):
     Returns the norm before clipping (as torch.nn.utils.clip_grad_norm_ does).
     """
     check_number("max_norm", max_norm, low=0)
-    grads = [p.grad for p in parameters if p.grad is not None]
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    params = [p for p in parameters if p.grad is not None]
+    total = math.sqrt(sum(_squared_norm(p.grad) for p in params))
     scale = max_norm / (total + 1e-6)
     if scale < 1:
-        for g in grads:
-            g *= scale
+        for p in params:
+            if cuda_arrays.is_device_array(p.grad):
+                p.grad = cuda_arrays.scale(p.grad, scale)
+            else:
+                p.grad *= scale
     return total
+
+
+def _squared_norm(g):
+    if cuda_arrays.is_device_array(g):
+        return float(cuda_arrays.to_host(cuda_arrays.reduce_sum(cuda_arrays.binary("mul", g, g))))
+    return float(np.vdot(g, g))
 
 
 class _Schedule:

@@ -13,7 +13,8 @@ import types
 
 import numpy as np
 
-from nanoml.errors import InputError
+from nanoml import cuda_arrays
+from nanoml.errors import DeviceError, InputError
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -50,6 +51,12 @@ def _float_array(data, dtype):
     if isinstance(data, Tensor):
         dtype = data.data.dtype if dtype is None else dtype
         data = data.data
+    if cuda_arrays.is_device_array(data):
+        if data.dtype not in _FLOATS or (dtype is not None and np.dtype(dtype) != data.dtype):
+            raise InputError(f"a {data.dtype} device array cannot become a "
+                             f"{'float tensor' if dtype is None else np.dtype(dtype)} tensor; "
+                             f"cast it on the host first")
+        return data
     dtype = np.dtype(np.float32 if dtype is None else dtype)
     if dtype not in _FLOATS:
         raise InputError(f"dtype must be float32 or float64, got {dtype}")
@@ -80,7 +87,7 @@ class Tensor:
     # -- array-like facts --------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return tuple(self.data.shape)  # a device array's may be a tuple-like of its own
 
     @property
     def dtype(self):
@@ -96,7 +103,24 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        """"cpu" for NumPy data, "cuda" for a numba device array (see `to`)."""
+        return "cpu" if isinstance(self.data, np.ndarray) else "cuda"
+
+    def to(self, device):
+        """This tensor on `device` ("cpu" or "cuda"): itself if already there, else a copy
+        that stays in the graph (the gradient travels back to this tensor's device)."""
+        device = check_device(device)
+        if device == self.device:
+            return self
+        if device == "cuda":
+            return apply(cuda_arrays.to_device(self.data), (self,),
+                         lambda g: (cuda_arrays.to_host(g),))
+        return apply(cuda_arrays.to_host(self.data), (self,),
+                     lambda g: (cuda_arrays.to_device(g),))
+
+    def cpu(self):
+        """``to("cpu")``."""
+        return self.to("cpu")
 
     @property
     def is_leaf(self):
@@ -104,19 +128,27 @@ class Tensor:
         return self._backward is None
 
     def __len__(self):
-        return len(self.data)
+        if not self.data.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
 
     def __bool__(self):
         # As NumPy: ambiguous (ValueError) for more than one element, so `t in list`
         # cannot silently compare elementwise and call any non-empty result true.
-        return bool(self.data)
+        return bool(self._host_data())
 
     def __repr__(self):
         grad = ", requires_grad=True" if self.requires_grad else ""
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
-        return f"tensor({body}, dtype={self.data.dtype}{grad})"
+        device = ", device='cuda'" if self.device == "cuda" else ""
+        body = np.array2string(self._host_data(), separator=", ", prefix="tensor(")
+        return f"tensor({body}, dtype={self.data.dtype}{device}{grad})"
+
+    def _host_data(self):
+        """The data as a host array (a copy when it lives on the device)."""
+        return self.data if isinstance(self.data, np.ndarray) else cuda_arrays.to_host(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        self._require_host("converted to a NumPy array")
         if dtype is None or np.dtype(dtype) == self.data.dtype:
             return self.data.copy() if copy else self.data
         return self.data.astype(dtype)
@@ -124,12 +156,18 @@ class Tensor:
     __hash__ = object.__hash__  # comparisons are elementwise, identity stays hashable
 
     def numpy(self):
-        """The data array itself (shared, not copied)."""
+        """The data array itself (shared, not copied); a cuda tensor must come to the CPU
+        first (``t.to("cpu").numpy()``), as in PyTorch."""
+        self._require_host("read with .numpy()")
         return self.data
+
+    def _require_host(self, what):
+        if not isinstance(self.data, np.ndarray):
+            raise DeviceError(f"a cuda tensor cannot be {what}; call .to('cpu') first")
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        return self.data.item()
+        return self._host_data().item()
 
     def detach(self):
         """The same data, cut off from the graph."""
@@ -156,25 +194,26 @@ class Tensor:
                     f"backward() without a gradient needs a one-element tensor, got shape "
                     f"{self.data.shape}; pass grad= of that shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones(self.data.shape, self.data.dtype)
         else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.data.dtype)
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            if not cuda_arrays.is_device_array(grad):
+                grad = np.asarray(grad, self.data.dtype)
             if grad.shape != self.data.shape:
                 raise InputError(
                     f"grad has shape {grad.shape} but the tensor has shape {self.data.shape}"
                 )
+        if self.device == "cuda" and isinstance(grad, np.ndarray):
+            grad = cuda_arrays.to_device(grad)
         grads = {id(self): grad}
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
             if node._backward is None:
-                if node.grad is None:
-                    node.grad = np.array(g, dtype=node.data.dtype, order="C")
-                else:
-                    node.grad += g
+                _accumulate_grad(node, g)
                 continue
-            if not g.flags.c_contiguous:
+            if isinstance(g, np.ndarray) and not g.flags.c_contiguous:
                 g = g.copy(order="C")
             parent_grads = node._backward(g)
             for parent, pg in zip(node._parents, parent_grads, strict=True):
@@ -187,7 +226,36 @@ class Tensor:
                     )
                 key = id(parent)
                 # Not in place: `pg` may alias another node's gradient.
-                grads[key] = grads[key] + pg if key in grads else pg
+                grads[key] = _add(grads[key], pg) if key in grads else pg
+
+
+def _add(a, b):
+    """a + b of two gradients on one device."""
+    return a + b if isinstance(a, np.ndarray) else cuda_arrays.binary("add", a, b)
+
+
+def _accumulate_grad(leaf, g):
+    """Add `g` to ``leaf.grad``, which never aliases an op's gradient array."""
+    if leaf.grad is not None:
+        if isinstance(g, np.ndarray):
+            leaf.grad += g
+        else:
+            leaf.grad = _add(leaf.grad, g)
+    elif isinstance(g, np.ndarray):
+        leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C")
+    else:
+        leaf.grad = cuda_arrays.copy(g)
+
+
+DEVICES = ("cpu", "cuda")
+
+
+def check_device(device):
+    """`device` as "cpu" or "cuda" (raising InputError for anything else)."""
+    name = str(device).lower()
+    if name not in DEVICES:
+        raise InputError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
+    return name
 
 
 def _topological_order(root):
@@ -217,7 +285,8 @@ def apply(out_data, parents, backward_fn):
     when no parent requires grad, no graph is recorded.
     """
     out = Tensor.__new__(Tensor)
-    out.data = out_data if type(out_data) is np.ndarray else np.asarray(out_data)
+    out.data = (out_data if type(out_data) is np.ndarray or cuda_arrays.is_device_array(out_data)
+                else np.asarray(out_data))
     out.grad = None
     if _grad_mode.enabled and any(p is not None and p.requires_grad for p in parents):
         out.requires_grad = True

@@ -3,7 +3,8 @@
 Seeded shuffled mini-batches, a held-out validation split, per-epoch metrics, a progress
 bar (tqdm) with loss, accuracy, throughput and ETA, early stopping on validation loss, a
 checkpoint callback on every improvement (the learner writes its model file atomically),
-and a clear stop when the loss turns NaN or infinite.
+and a clear stop when the loss turns NaN or infinite. On the cuda device the inputs are
+uploaded once and every batch is gathered on the device.
 """
 
 import math
@@ -13,9 +14,10 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
+from nanoml import cuda_arrays
 from nanoml.errors import NanomlError
 from nanoml.runtime import training_mode
-from nanoml.tensor import Tensor, no_grad
+from nanoml.tensor import Tensor, check_device, no_grad
 
 
 class TrainingDivergedError(NanomlError):
@@ -26,7 +28,7 @@ def check_finite(loss, what, where, bar, kept=False):
     """The loss as a float, or TrainingDivergedError (closing the progress `bar`) when it is
     NaN or infinite: "`what` became nan `where`"; `kept` says a checkpoint of the last good
     model exists."""
-    value = float(loss.data)
+    value = loss.item()
     if not math.isfinite(value):
         bar.close()
         raise TrainingDivergedError(
@@ -48,6 +50,28 @@ def minibatches(rows, batch_size, rng):
     order = rows[rng.permutation(rows.shape[0])]
     for start in range(0, order.shape[0], batch_size):
         yield order[start : start + batch_size]
+
+
+class Inputs:
+    """The training inputs X, handed out as Tensors of chosen rows on the training device.
+
+    On the cuda device X is copied there once; a batch then costs one upload of its row
+    numbers and one gather kernel, instead of an upload of its images.
+    """
+
+    def __init__(self, X, device="cpu"):
+        self.X = X
+        self.device = check_device(device)
+        self._on_device = cuda_arrays.to_device(X) if self.device == "cuda" else None
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def rows(self, rows):
+        if self._on_device is None:
+            return Tensor(self.X[rows])
+        picked = cuda_arrays.take_rows(self._on_device, cuda_arrays.to_device(rows))
+        return Tensor(picked)
 
 
 class _Meter:
@@ -72,19 +96,20 @@ class _Meter:
 
 
 def _correct(logits, y):
-    return int(np.sum(np.argmax(logits.data, axis=1) == y))
+    return int(np.sum(np.argmax(logits.cpu().data, axis=1) == y))
 
 
-def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
-    """Mean loss (and accuracy) of `step` over `rows`, without recording a graph."""
+def evaluate_batches(step, inputs, y, rows, batch_size, with_accuracy):
+    """Mean loss (and accuracy) of `step` over `rows` of `inputs` (`Inputs`), without
+    recording a graph."""
     meter = _Meter()
     with no_grad():
         for start in range(0, rows.shape[0], batch_size):
             batch = rows[start : start + batch_size]
             yb = None if y is None else y[batch]
-            loss, logits = step(Tensor(X[batch]), yb)
+            loss, logits = step(inputs.rows(batch), yb)
             meter.add(
-                float(loss.data), batch.shape[0], _correct(logits, yb) if with_accuracy else None
+                loss.item(), batch.shape[0], _correct(logits, yb) if with_accuracy else None
             )
     return meter.results("val_", with_accuracy)
 
@@ -106,6 +131,7 @@ def train(
     on_improvement=None,
     progress=True,
     description="training",
+    device="cpu",
 ):
     """Train `module` by minimising the loss `step` returns; -> history (name -> per-epoch list).
 
@@ -114,8 +140,10 @@ def train(
     validation loss is measured (if `validation_fraction` > 0); on improvement the best
     weights are kept and `on_improvement(epoch)` is called (to write a checkpoint). With
     `patience`, training stops after that many epochs without improvement. At the end the
-    module holds the best weights seen.
+    module holds the best weights seen. On `device` "cuda" the module (and the optimizer's
+    state) must already be there; X is moved there once.
     """
+    inputs = Inputs(X, device)
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
     history = {}
@@ -136,7 +164,7 @@ def train(
         started = time.perf_counter()
         for i, batch in enumerate(minibatches(train_rows, batch_size, rng)):
             yb = None if y is None else y[batch]
-            loss, logits = step(Tensor(X[batch]), yb)
+            loss, logits = step(inputs.rows(batch), yb)
             value = check_finite(
                 loss,
                 "the loss",
@@ -157,7 +185,7 @@ def train(
         module.eval()
         if val_rows.shape[0]:
             results.update(
-                evaluate_batches(step, X, y, val_rows, max(batch_size, 256), with_accuracy)
+                evaluate_batches(step, inputs, y, val_rows, max(batch_size, 256), with_accuracy)
             )
         results["seconds"] = seconds
         for key, value in results.items():

@@ -7,8 +7,9 @@ statistics) assigned as attributes are registered automatically, so `parameters(
 
 import numpy as np
 
+from nanoml import cuda_arrays
 from nanoml.errors import InputError
-from nanoml.tensor import Tensor
+from nanoml.tensor import Tensor, check_device
 
 
 class Parameter(Tensor):
@@ -18,8 +19,10 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True, dtype=None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
-        # Optimizers update the flat view in place, which needs contiguous memory we own.
-        self.data = np.require(self.data, requirements="C")
+        # Optimizers update the flat view in place, which needs contiguous memory we own
+        # (device arrays always are).
+        if isinstance(self.data, np.ndarray):
+            self.data = np.require(self.data, requirements="C")
 
     def __repr__(self):
         return "Parameter(" + super().__repr__() + ")"
@@ -122,11 +125,29 @@ class Module:
         for param in self.parameters():
             param.grad = None
 
+    # -- devices -------------------------------------------------------------------------
+    def to(self, device):
+        """Move every parameter and buffer to `device` ("cpu" or "cuda") in place; returns
+        self. Parameters stay the same objects, so references to them stay valid; their
+        gradients are dropped. Create the optimizer after moving the model."""
+        move = cuda_arrays.to_device if check_device(device) == "cuda" else cuda_arrays.to_host
+        on_device = device == "cuda"
+        for param in self.parameters():
+            if cuda_arrays.is_device_array(param.data) != on_device:
+                param.data = move(param.data)
+                param.grad = None
+        for module in self.modules():
+            for name, buf in module._buffers.items():
+                if cuda_arrays.is_device_array(buf) != on_device:
+                    module._buffers[name] = moved = move(buf)
+                    object.__setattr__(module, name, moved)
+        return self
+
     # -- saving --------------------------------------------------------------------------
     def state_dict(self):
-        """Dotted name -> copy of every parameter's and buffer's array."""
-        state = {name: param.data.copy() for name, param in self.named_parameters()}
-        state.update((name, buf.copy()) for name, buf in self.named_buffers())
+        """Dotted name -> host copy of every parameter's and buffer's array."""
+        state = {name: cuda_arrays.host_copy(param.data) for name, param in self.named_parameters()}
+        state.update((name, cuda_arrays.host_copy(buf)) for name, buf in self.named_buffers())
         return state
 
     def load_state_dict(self, state, strict=True):
@@ -154,7 +175,10 @@ class Module:
                     f"state_dict['{name}'] has shape {value.shape}, the model expects "
                     f"{array.shape}"
                 )
-            np.copyto(array, value, casting="same_kind")
+            if cuda_arrays.is_device_array(array):
+                array.copy_to_device(np.require(value, array.dtype, "C"))
+            else:
+                np.copyto(array, value, casting="same_kind")
         return self
 
     def __repr__(self):

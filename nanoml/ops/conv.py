@@ -1,14 +1,17 @@
 """Convolution and pooling ops over NCHW tensors, as torch.nn.functional's.
 
 Each op checks its arguments, calls the kernels of `nanoml.kernels.cpu.conv` on the arrays
-and records a backward beside its forward. The backward only computes the gradients that a
-parent needs: the input gradient of a first layer (whose input is data) is skipped.
+(or their `nanoml.kernels.cuda` twins, allocating with `nanoml.cuda_arrays`, for tensors on
+the cuda device) and records a backward beside its forward. The backward only computes the
+gradients that a parent needs: the input gradient of a first layer (whose input is data) is
+skipped.
 """
 
 import numpy as np
 
+from nanoml import cuda_arrays
 from nanoml.errors import InputError
-from nanoml.kernels import cpu
+from nanoml.ops.placement import backend, contiguous, same_device
 from nanoml.tensor import Tensor, apply
 
 # The direct (stride 1) convolution takes at most this many input channels and kernel taps
@@ -36,7 +39,14 @@ def _image(x, op):
         raise InputError(f"{op} expects a Tensor input, got {type(x).__name__}")
     if x.data.ndim != 4:
         raise InputError(f"{op} expects input of shape (N, C, H, W), got shape {x.data.shape}")
-    return np.ascontiguousarray(x.data)
+    return contiguous(x.data)
+
+
+def _permuted(a, axes):
+    """A C-contiguous copy of ``a.transpose(axes)`` on `a`'s device."""
+    if cuda_arrays.is_device_array(a):
+        return cuda_arrays.transpose(a, axes)
+    return np.ascontiguousarray(a.transpose(axes))
 
 
 def _out_size(size, kernel, stride, pad, op, axis):
@@ -55,7 +65,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     `stride` and `padding` (zeros) are ints or (height, width) pairs.
     """
     data = _image(x, "conv2d")
-    w = np.ascontiguousarray(weight.data)
+    cuda = same_device("conv2d", x, weight, bias)
+    w = contiguous(weight.data)
     if w.ndim != 4:
         raise InputError(
             f"conv2d expects weight of shape (out_channels, in_channels, KH, KW), got shape "
@@ -71,87 +82,104 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         raise InputError(f"conv2d expects bias of shape ({M},), got shape {bias.data.shape}")
     if bias is not None and bias.data.dtype != data.dtype:
         raise InputError(f"conv2d bias is {bias.data.dtype} but the input is {data.dtype}")
-    b = np.zeros(M, data.dtype) if bias is None else np.ascontiguousarray(bias.data)
+    k, xp = backend(cuda)
+    b = xp.zeros(M, data.dtype) if bias is None else contiguous(bias.data)
     sh, sw = as_pair(stride, "conv2d stride", 1)
     ph, pw = as_pair(padding, "conv2d padding", 0)
     OH = _out_size(H, KH, sh, ph, "conv2d", "height")
     OW = _out_size(W, KW, sw, pw, "conv2d", "width")
     if (sh, sw) == (1, 1) and C <= DIRECT_MAX_CHANNELS and KH * KW <= DIRECT_MAX_TAPS:
-        out, backward = _conv2d_direct(x, weight, bias, data, w, b, ph, pw, OH, OW)
+        out, backward = _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW)
     else:
-        out, backward = _conv2d_gemm(x, weight, bias, data, w, b, (sh, sw, ph, pw), OH, OW)
+        out, backward = _conv2d_gemm(k, xp, x, weight, bias, data, w, b, (sh, sw, ph, pw),
+                                     OH, OW)
     return apply(out, (x, weight, bias), backward)
 
 
-def _conv2d_direct(x, weight, bias, data, w, b, ph, pw, OH, OW):
-    """Forward output and backward closure of the direct (stride 1) route."""
+def _flipped_transposed(w):
+    """``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, C-contiguous, on `w`'s device."""
+    if cuda_arrays.is_device_array(w):
+        flip = slice(None, None, -1)
+        return cuda_arrays.transpose(
+            cuda_arrays.getitem(w, (slice(None), slice(None), flip, flip)), (1, 0, 2, 3)
+        )
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
+
+def _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
+    """Forward output and backward closure of the direct (stride 1) route; `k` and `xp`
+    are the kernels and allocator of the data's device (see `_backend`)."""
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     if ph or pw:
-        xp = np.empty((N, C, H + 2 * ph, W + 2 * pw), data.dtype)
-        cpu.pad2d(data, ph, pw, xp)
+        padded = xp.empty((N, C, H + 2 * ph, W + 2 * pw), data.dtype)
+        k.pad2d(data, ph, pw, padded)
     else:
-        xp = data
-    pitch = xp.shape[3]
-    out = np.empty((N, M, OH, OW), data.dtype)
-    cpu.conv2d_forward_direct(xp, w, b, out, np.empty((N, (OH - 1) * pitch + OW), data.dtype))
+        padded = data
+    pitch = padded.shape[3]
+    out = xp.empty((N, M, OH, OW), data.dtype)
+    k.conv2d_forward_direct(padded, w, b, out, xp.empty((N, (OH - 1) * pitch + OW), data.dtype))
 
     def backward(g):
         gx = gw = gb = None
         if x.requires_grad:
             # The input gradient is a stride-1 convolution of the output gradient, padded
             # to "full" size, with the kernel flipped and its channel axes swapped.
-            gp = np.empty((N, M, H + KH - 1, W + KW - 1), g.dtype)
-            cpu.pad2d(g, KH - 1 - ph, KW - 1 - pw, gp)
-            wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            gx = np.empty_like(data)
-            scratch = np.empty((N, (H - 1) * gp.shape[3] + W), g.dtype)
-            cpu.conv2d_forward_direct(gp, wt, np.zeros(C, g.dtype), gx, scratch)
+            gp = xp.empty((N, M, H + KH - 1, W + KW - 1), g.dtype)
+            k.pad2d(g, KH - 1 - ph, KW - 1 - pw, gp)
+            gx = xp.empty_like(data)
+            scratch = xp.empty((N, (H - 1) * gp.shape[3] + W), g.dtype)
+            k.conv2d_forward_direct(gp, _flipped_transposed(w), xp.zeros(C, g.dtype), gx,
+                                    scratch)
         if weight.requires_grad or (bias is not None and bias.requires_grad):
-            gw, gb = np.empty_like(w), np.empty_like(b)
-            scratch = np.empty((M, (OH - 1) * pitch + OW), g.dtype)
-            cpu.conv2d_backward_weight_direct(xp, g, gw, gb, scratch)
+            gw, gb = xp.empty_like(w), xp.empty_like(b)
+            scratch = xp.empty((M, (OH - 1) * pitch + OW), g.dtype)
+            k.conv2d_backward_weight_direct(padded, g, gw, gb, scratch)
         return gx, gw, gb
 
     return out, backward
 
 
-def _conv2d_gemm(x, weight, bias, data, w, b, geometry, OH, OW):
+def _conv2d_gemm(k, xp, x, weight, bias, data, w, b, geometry, OH, OW):
     """Forward output and backward closure of the im2col route.
 
-    The GEMMs run in `cpu.conv_matmul`: faster than the OpenBLAS NumPy ships on this
-    hardware, and threaded by Numba like the other kernels (no second thread pool).
+    On the CPU the GEMMs run in `cpu.conv_matmul`: faster than the OpenBLAS NumPy ships on
+    this hardware, and threaded by Numba like the other kernels (no second thread pool).
     """
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     P = OH * OW
     dtype = data.dtype
     w2 = w.reshape(M, C * KH * KW)
-    cols = np.empty((C * KH * KW, N * P), dtype)
-    cpu.im2col(data, KH, KW, *geometry, cols)
-    y = np.empty((M, N * P), dtype)
-    cpu.conv_matmul(w2, cols, y)
-    out = np.empty((N, M, OH, OW), dtype)
+    cols = xp.empty((C * KH * KW, N * P), dtype)
+    k.im2col(data, KH, KW, *geometry, cols)
+    y = xp.empty((M, N * P), dtype)
+    k.conv_matmul(w2, cols, y)
     # The product is (M, N, P); reordering it to NCHW and adding the bias is one pass.
-    np.add(y.reshape(M, N, P).transpose(1, 0, 2), b[:, None], out=out.reshape(N, M, P))
+    if xp is np:
+        out = np.empty((N, M, OH, OW), dtype)
+        np.add(y.reshape(M, N, P).transpose(1, 0, 2), b[:, None], out=out.reshape(N, M, P))
+    else:
+        out = cuda_arrays.binary("add", _permuted(y.reshape(M, N, P), (1, 0, 2)),
+                                 b.reshape(M, 1)).reshape(N, M, OH, OW)
 
     def backward(g):
         g3 = g.reshape(N, M, P)
         gx = gw = gb = None
         if x.requires_grad:
-            gt = np.ascontiguousarray(g3.transpose(1, 0, 2)).reshape(M, N * P)
-            gcols = np.empty_like(cols)
-            cpu.conv_matmul(w2.T, gt, gcols)
-            gx = np.empty_like(data)
-            cpu.col2im(gcols, KH, KW, *geometry, gx)
+            gt = _permuted(g3, (1, 0, 2)).reshape(M, N * P)
+            gcols = xp.empty_like(cols)
+            k.conv_matmul(_permuted(w2, (1, 0)), gt, gcols)
+            gx = xp.empty_like(data)
+            k.col2im(gcols, KH, KW, *geometry, gx)
         if weight.requires_grad:
             # (C*KH*KW, M) = cols @ g as (N*P, M): the kernel wants unit-stride rows of b.
-            g_rows = np.ascontiguousarray(g3.transpose(0, 2, 1)).reshape(N * P, M)
-            gw_t = np.empty((C * KH * KW, M), dtype)
-            cpu.conv_matmul(cols, g_rows, gw_t)
-            gw = np.ascontiguousarray(gw_t.T).reshape(w.shape)
+            g_rows = _permuted(g3, (0, 2, 1)).reshape(N * P, M)
+            gw_t = xp.empty((C * KH * KW, M), dtype)
+            k.conv_matmul(cols, g_rows, gw_t)
+            gw = _permuted(gw_t, (1, 0)).reshape(w.shape)
         if bias is not None and bias.requires_grad:
-            gb = g3.sum(axis=(0, 2))
+            gb = g3.sum(axis=(0, 2)) if xp is np else cuda_arrays.reduce_sum(g3, axis=(0, 2))
         return gx, gw, gb
 
     return out, backward
@@ -174,13 +202,14 @@ def max_pool2d(x, kernel_size, stride=None):
     """
     data = _image(x, "max_pool2d")
     KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "max_pool2d")
-    out = np.empty(data.shape[:2] + (OH, OW), data.dtype)
-    idx = np.empty(out.shape, np.int32)
-    cpu.max_pool2d_forward(data, KH, KW, SH, SW, out, idx)
+    k, xp = backend(cuda_arrays.is_device_array(data))
+    out = xp.empty(data.shape[:2] + (OH, OW), data.dtype)
+    idx = xp.empty(out.shape, np.int32)
+    k.max_pool2d_forward(data, KH, KW, SH, SW, out, idx)
 
     def backward(g):
-        gx = np.empty_like(data)
-        cpu.max_pool2d_backward(g, idx, gx)
+        gx = xp.empty_like(data)
+        k.max_pool2d_backward(g, idx, gx)
         return (gx,)
 
     return apply(out, (x,), backward)
@@ -191,12 +220,13 @@ def avg_pool2d(x, kernel_size, stride=None):
     to the window."""
     data = _image(x, "avg_pool2d")
     KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "avg_pool2d")
-    out = np.empty(data.shape[:2] + (OH, OW), data.dtype)
-    cpu.avg_pool2d_forward(data, KH, KW, SH, SW, out)
+    k, xp = backend(cuda_arrays.is_device_array(data))
+    out = xp.empty(data.shape[:2] + (OH, OW), data.dtype)
+    k.avg_pool2d_forward(data, KH, KW, SH, SW, out)
 
     def backward(g):
-        gx = np.empty_like(data)
-        cpu.avg_pool2d_backward(g, KH, KW, SH, SW, gx)
+        gx = xp.empty_like(data)
+        k.avg_pool2d_backward(g, KH, KW, SH, SW, gx)
         return (gx,)
 
     return apply(out, (x,), backward)

@@ -1,8 +1,11 @@
-"""Matrix products. GEMMs stay on NumPy's BLAS, which no hand-written kernel beats."""
+"""Matrix products. On the CPU GEMMs stay on NumPy's BLAS, which no hand-written kernel
+beats at these shapes; on the cuda device they are the tiled kernel of `nanoml.kernels.cuda`."""
 
 import numpy as np
 
+from nanoml import cuda_arrays
 from nanoml.ops.elementwise import unbroadcast
+from nanoml.ops.placement import on_cuda, same_device
 from nanoml.tensor import Tensor, apply
 
 
@@ -15,6 +18,8 @@ def matmul(a, b):
         return out.reshape(out.shape[:-2] + out.shape[-1:])
     if b.data.ndim == 1:
         return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
+    if (on_cuda(a) or on_cuda(b)) and same_device("matmul", a, b):
+        return _cuda_matmul(a, b)
     x, w = a.data, b.data
 
     def backward(g):
@@ -23,6 +28,21 @@ def matmul(a, b):
         return ga, gb
 
     return apply(x @ w, (a, b), backward)
+
+
+def _cuda_matmul(a, b):
+    if a.data.ndim != 2 or b.data.ndim != 2:
+        raise cuda_arrays.unsupported("batched matmul (operands of more than 2 dimensions)")
+    x, w = a.data, b.data
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"matmul: shapes {x.shape} and {w.shape} do not align")
+
+    def backward(g):
+        ga = cuda_arrays.matmul(g, w, trans_b=True) if a.requires_grad else None
+        gb = cuda_arrays.matmul(x, g, trans_a=True) if b.requires_grad else None
+        return ga, gb
+
+    return apply(cuda_arrays.matmul(x, w), (a, b), backward)
 
 
 def rmatmul(a, b):
@@ -35,6 +55,8 @@ def linear(x, weight, bias=None):
 
     One fused op: the backward is two GEMMs and a sum instead of a chain of three ops.
     """
+    if (on_cuda(x) or on_cuda(weight)) and same_device("linear", x, weight, bias):
+        return _cuda_linear(x, weight, bias)
     out = x.data @ weight.data.T
     if bias is not None:
         out += bias.data
@@ -51,3 +73,24 @@ def linear(x, weight, bias=None):
         return gx, gw, gb
 
     return apply(out, (x, weight, bias), backward)
+
+
+def _cuda_linear(x, weight, bias):
+    ca = cuda_arrays
+    w = weight.data
+    out_features, in_features = w.shape
+    x2 = x.data.reshape(-1, in_features)
+    out = ca.matmul(x2, w, trans_b=True)
+    if bias is not None:
+        out = ca.binary("add", out, bias.data)
+
+    def backward(g):
+        g2 = g.reshape(-1, out_features)
+        gx = ca.matmul(g2, w).reshape(x.data.shape) if x.requires_grad else None
+        gw = ca.matmul(g2, x2, trans_a=True) if weight.requires_grad else None
+        gb = None
+        if bias is not None and bias.requires_grad:
+            gb = ca.reduce_sum(g2, axis=0)
+        return gx, gw, gb
+
+    return apply(out.reshape(x.data.shape[:-1] + (out_features,)), (x, weight, bias), backward)

@@ -11,8 +11,9 @@ import weakref
 
 import numpy as np
 
+from nanoml import cuda_arrays
 from nanoml.errors import InputError
-from nanoml.kernels import cpu
+from nanoml.ops.placement import backend, contiguous, same_device
 from nanoml.tensor import apply
 
 
@@ -61,6 +62,27 @@ class _Pool:
 _POOL = _Pool()
 
 
+class _DeviceArrays:
+    """The pool's interface for device arrays: fresh ones each time (the device allocator
+    of numba keeps no page-fault cost to avoid)."""
+
+    @staticmethod
+    def take(shape, dtype):
+        return cuda_arrays.empty(shape, dtype)
+
+    def give(self, *arrays):
+        pass
+
+    def keep_until_released(self, backward, *arrays):
+        pass
+
+
+def _devices(op, *tensors):
+    """(kernels, allocator, pool) for the device of `tensors` (see placement.backend)."""
+    cuda = same_device(op, *tensors)
+    return backend(cuda) + ((_DeviceArrays() if cuda else _POOL),)
+
+
 def _joint(outputs, parents, backward_fn):
     """Tensors for an op with several outputs and one backward.
 
@@ -73,7 +95,7 @@ def _joint(outputs, parents, backward_fn):
     received = [None] * len(outputs)
 
     def backward(_):
-        grads = [np.zeros_like(o) if g is None else g
+        grads = [_zeros_like(o) if g is None else g
                  for o, g in zip(outputs, received, strict=True)]
         received[:] = [None] * len(outputs)
         return backward_fn(*grads)
@@ -88,6 +110,10 @@ def _joint(outputs, parents, backward_fn):
         return file_grad
 
     return tuple(apply(o, (node,), filer(k)) for k, o in enumerate(outputs))
+
+
+def _zeros_like(a):
+    return cuda_arrays.zeros_like(a) if cuda_arrays.is_device_array(a) else np.zeros_like(a)
 
 
 def _check(op, n_gates, x, w_ih, w_hh, b_ih, b_hh, states):
@@ -118,11 +144,11 @@ def _check(op, n_gates, x, w_ih, w_hh, b_ih, b_hh, states):
 
 
 def _arrays(*tensors):
-    return [np.ascontiguousarray(t.data) for t in tensors]
+    return [contiguous(t.data) for t in tensors]
 
 
-def _state(t, B, H, dtype):
-    return np.zeros((B, H), dtype) if t is None else np.ascontiguousarray(t.data)
+def _state(xp, t, B, H, dtype):
+    return xp.zeros((B, H), dtype) if t is None else contiguous(t.data)
 
 
 def rnn(x, w_ih, w_hh, b_ih, b_hh, h0=None):
@@ -132,22 +158,23 @@ def rnn(x, w_ih, w_hh, b_ih, b_hh, h0=None):
     Returns (out (B, T, H), h_n (B, H)).
     """
     B, T, H = _check("rnn", 1, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0})
+    k, xp, pool = _devices("rnn", x, w_ih, w_hh, b_ih, b_hh, h0)
     xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
     dt = xd.dtype
-    out, h_n = np.empty((B, T, H), dt), np.empty((B, H), dt)
-    hs = _POOL.take((T + 1, B, H), dt)
-    cpu.rnn_forward(xd, wi, wh, bi, bh, _state(h0, B, H, dt), out, h_n, hs)
+    out, h_n = xp.empty((B, T, H), dt), xp.empty((B, H), dt)
+    hs = pool.take((T + 1, B, H), dt)
+    k.rnn_forward(xd, wi, wh, bi, bh, _state(xp, h0, B, H, dt), out, h_n, hs)
 
     def backward(dout, dh_n):
-        dx = np.empty_like(xd) if x.requires_grad else None
-        dh0, dwi, dwh = np.empty_like(h_n), np.empty_like(wi), np.empty_like(wh)
-        dbi, dbh = np.empty_like(bi), np.empty_like(bh)
-        dpre = _POOL.take((T, B, H), dt)
-        cpu.rnn_backward(dout, dh_n, xd, wi, wh, hs, dpre, dx, dh0, dwi, dwh, dbi, dbh)
-        _POOL.give(dpre)
+        dx = xp.empty_like(xd) if x.requires_grad else None
+        dh0, dwi, dwh = xp.empty_like(h_n), xp.empty_like(wi), xp.empty_like(wh)
+        dbi, dbh = xp.empty_like(bi), xp.empty_like(bh)
+        dpre = pool.take((T, B, H), dt)
+        k.rnn_backward(dout, dh_n, xd, wi, wh, hs, dpre, dx, dh0, dwi, dwh, dbi, dbh)
+        pool.give(dpre)
         return dx, dwi, dwh, dbi, dbh, dh0
 
-    _POOL.keep_until_released(backward, hs)
+    pool.keep_until_released(backward, hs)
     return _joint((out, h_n), (x, w_ih, w_hh, b_ih, b_hh, h0), backward)
 
 
@@ -157,26 +184,27 @@ def lstm(x, w_ih, w_hh, b_ih, b_hh, h0=None, c0=None):
     h0, c0 (B, H) are zeros when None. Returns (out (B, T, H), (h_n, c_n)).
     """
     B, T, H = _check("lstm", 4, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0, "c0": c0})
+    k, xp, pool = _devices("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0)
     xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
     dt = xd.dtype
-    out, h_n, c_n = np.empty((B, T, H), dt), np.empty((B, H), dt), np.empty((B, H), dt)
-    hs, cs = _POOL.take((T + 1, B, H), dt), _POOL.take((T + 1, B, H), dt)
-    gates = _POOL.take((T, B, 4 * H), dt)
-    cpu.lstm_forward(xd, wi, wh, bi, bh, _state(h0, B, H, dt), _state(c0, B, H, dt),
+    out, h_n, c_n = xp.empty((B, T, H), dt), xp.empty((B, H), dt), xp.empty((B, H), dt)
+    hs, cs = pool.take((T + 1, B, H), dt), pool.take((T + 1, B, H), dt)
+    gates = pool.take((T, B, 4 * H), dt)
+    k.lstm_forward(xd, wi, wh, bi, bh, _state(xp, h0, B, H, dt), _state(xp, c0, B, H, dt),
                      out, h_n, c_n, hs, cs, gates)
 
     def backward(dout, dh_n, dc_n):
-        dx = np.empty_like(xd) if x.requires_grad else None
-        dh0, dc0 = np.empty_like(h_n), np.empty_like(c_n)
-        dwi, dwh = np.empty_like(wi), np.empty_like(wh)
-        dbi, dbh = np.empty_like(bi), np.empty_like(bh)
-        dg = _POOL.take(gates.shape, dt)
-        cpu.lstm_backward(dout, dh_n, dc_n, xd, wi, wh, hs, cs, gates, dg,
+        dx = xp.empty_like(xd) if x.requires_grad else None
+        dh0, dc0 = xp.empty_like(h_n), xp.empty_like(c_n)
+        dwi, dwh = xp.empty_like(wi), xp.empty_like(wh)
+        dbi, dbh = xp.empty_like(bi), xp.empty_like(bh)
+        dg = pool.take(gates.shape, dt)
+        k.lstm_backward(dout, dh_n, dc_n, xd, wi, wh, hs, cs, gates, dg,
                           dx, dh0, dc0, dwi, dwh, dbi, dbh)
-        _POOL.give(dg)
+        pool.give(dg)
         return dx, dwi, dwh, dbi, dbh, dh0, dc0
 
-    _POOL.keep_until_released(backward, hs, cs, gates)
+    pool.keep_until_released(backward, hs, cs, gates)
 
     # New names: `backward` holds the arrays' names, and rebinding them would make a cycle.
     outputs = _joint((out, h_n, c_n), (x, w_ih, w_hh, b_ih, b_hh, h0, c0), backward)
@@ -190,22 +218,23 @@ def gru(x, w_ih, w_hh, b_ih, b_hh, h0=None):
     h0 (B, H) is zeros when None. Returns (out (B, T, H), h_n (B, H)).
     """
     B, T, H = _check("gru", 3, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0})
+    k, xp, pool = _devices("gru", x, w_ih, w_hh, b_ih, b_hh, h0)
     xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
     dt = xd.dtype
-    out, h_n = np.empty((B, T, H), dt), np.empty((B, H), dt)
-    hs, hn = _POOL.take((T + 1, B, H), dt), _POOL.take((T, B, H), dt)
-    gates = _POOL.take((T, B, 3 * H), dt)
-    cpu.gru_forward(xd, wi, wh, bi, bh, _state(h0, B, H, dt), out, h_n, hs, gates, hn)
+    out, h_n = xp.empty((B, T, H), dt), xp.empty((B, H), dt)
+    hs, hn = pool.take((T + 1, B, H), dt), pool.take((T, B, H), dt)
+    gates = pool.take((T, B, 3 * H), dt)
+    k.gru_forward(xd, wi, wh, bi, bh, _state(xp, h0, B, H, dt), out, h_n, hs, gates, hn)
 
     def backward(dout, dh_n):
-        dx = np.empty_like(xd) if x.requires_grad else None
-        dh0, dwi, dwh = np.empty_like(h_n), np.empty_like(wi), np.empty_like(wh)
-        dbi, dbh = np.empty_like(bi), np.empty_like(bh)
-        dgx, dgh = _POOL.take(gates.shape, dt), _POOL.take(gates.shape, dt)
-        cpu.gru_backward(dout, dh_n, xd, wi, wh, hs, gates, hn, dgx, dgh,
+        dx = xp.empty_like(xd) if x.requires_grad else None
+        dh0, dwi, dwh = xp.empty_like(h_n), xp.empty_like(wi), xp.empty_like(wh)
+        dbi, dbh = xp.empty_like(bi), xp.empty_like(bh)
+        dgx, dgh = pool.take(gates.shape, dt), pool.take(gates.shape, dt)
+        k.gru_backward(dout, dh_n, xd, wi, wh, hs, gates, hn, dgx, dgh,
                          dx, dh0, dwi, dwh, dbi, dbh)
-        _POOL.give(dgx, dgh)
+        pool.give(dgx, dgh)
         return dx, dwi, dwh, dbi, dbh, dh0
 
-    _POOL.keep_until_released(backward, hs, gates, hn)
+    pool.keep_until_released(backward, hs, gates, hn)
     return _joint((out, h_n), (x, w_ih, w_hh, b_ih, b_hh, h0), backward)

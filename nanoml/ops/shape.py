@@ -5,6 +5,8 @@ Forward results are NumPy views where NumPy gives one, so these cost no copy.
 
 import numpy as np
 
+from nanoml import cuda_arrays
+from nanoml.ops.placement import on_cuda, same_device
 from nanoml.tensor import Tensor, apply
 
 
@@ -22,6 +24,10 @@ def transpose(x, *axes):
         axes = tuple(axes[0])
     axes = axes or None
     inverse = None if axes is None else tuple(np.argsort(axes))
+    if on_cuda(x):
+        inverse = tuple(np.argsort(axes)) if axes else None
+        return apply(cuda_arrays.transpose(x.data, axes), (x,),
+                     lambda g: (cuda_arrays.transpose(g, inverse),))
     return apply(x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
 
 
@@ -56,6 +62,8 @@ def getitem(x, index):
     index = _plain_index(index)
     data = x.data
     basic = _is_basic(index)
+    if on_cuda(x):
+        return _cuda_getitem(x, index, basic)
 
     def backward(g):
         grad = np.zeros_like(data)
@@ -68,9 +76,20 @@ def getitem(x, index):
     return apply(data[index], (x,), backward)
 
 
+def _cuda_getitem(x, index, basic):
+    """Basic indexing on the device (no gather of repeated elements, so no atomics)."""
+    if not basic:
+        raise cuda_arrays.unsupported("indexing with integer or boolean arrays")
+    shape = x.data.shape
+    return apply(cuda_arrays.getitem(x.data, index), (x,),
+                 lambda g: (cuda_arrays.getitem_backward(g, shape, index),))
+
+
 def concatenate(tensors, axis=0):
     """Tensors joined along an existing axis."""
     tensors = tuple(tensors)
+    if same_device("concatenate", *tensors):
+        return _cuda_concatenate(tensors, axis)
     sizes = [t.data.shape[axis] for t in tensors]
     splits = np.cumsum(sizes)[:-1]
 
@@ -80,9 +99,19 @@ def concatenate(tensors, axis=0):
     return apply(np.concatenate([t.data for t in tensors], axis=axis), tensors, backward)
 
 
+def _cuda_concatenate(tensors, axis):
+    out, parts = cuda_arrays.concatenate([t.data for t in tensors], axis)
+    return apply(out, tensors, lambda g: tuple(cuda_arrays.getitem(g, p) for p in parts))
+
+
 def stack(tensors, axis=0):
     """Tensors of equal shape joined along a new axis."""
     tensors = tuple(tensors)
+    if same_device("stack", *tensors):
+        ndim = tensors[0].ndim + 1
+        axis = axis % ndim
+        return concatenate([reshape(t, t.shape[:axis] + (1,) + t.shape[axis:]) for t in tensors],
+                           axis)
     out = np.stack([t.data for t in tensors], axis=axis)
     axis = axis % out.ndim
 

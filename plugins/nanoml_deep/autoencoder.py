@@ -108,6 +108,7 @@ class VAE(GenerativeLearner):
     description = "variational autoencoder: Gaussian code, Bernoulli decoder, writes samples.png"
     search_space = {"latent_size": [2, 4, 8, 16], "hidden_sizes": [(128,), (256,), (256, 128)]}
     scaling = "range"  # Bernoulli targets for the decoder's BCE must lie in [0, 1]
+    cuda_unsupported = "binary cross-entropy has no CUDA kernel yet"
 
     def __init__(self, hidden_sizes=(256,), latent_size=8, epochs=30, batch_size=32, lr=1e-3,
                  seed=0, validation_fraction=0.1, patience=None, device="cpu",

@@ -28,15 +28,17 @@ INFERENCE_BATCH = 512
 _MODULE_PREFIX = "module."
 
 
-def check_device(device):
-    """The device name, or a DeviceError saying why it cannot be used."""
+def check_device(learner):
+    """The learner's device, or a DeviceError saying why it cannot be used."""
+    device = learner.device
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda":
         require_cuda()  # first, say why when this machine cannot run CUDA kernels at all
-        raise DeviceError(
-            "device='cuda': a CUDA device is present but the deep learners train on the CPU "
-            "only in this version; use device='cpu' (--device cpu)"
-        )
+        if learner.cuda_unsupported:
+            raise DeviceError(
+                f"{learner.name} trains on the CPU only in this version "
+                f"({learner.cuda_unsupported}); use device='cpu' (--device cpu)"
+            )
     return device
 
 
@@ -73,6 +75,8 @@ class DeepLearner(Learner):
     # and 1 (for networks with a sigmoid output); "features" standardises each feature on
     # its own (tabular data whose columns have different units).
     scaling = "standard"
+    # Why the learner cannot train on the cuda device, or "" when it can.
+    cuda_unsupported = ""
 
     def _store(self, arguments):
         """Store the constructor's arguments (its ``locals()``) as hyperparameters."""
@@ -88,7 +92,7 @@ class DeepLearner(Learner):
         check_number("validation_fraction", self.validation_fraction, low=0, high=0.9)
         if getattr(self, "patience", None) is not None:
             check_number("patience", self.patience, low=1, integer=True)
-        check_device(self.device)
+        check_device(self)
         if self.input_shape is not None:
             check_sizes("input_shape", self.input_shape)
 
@@ -206,7 +210,7 @@ class DeepLearner(Learner):
             self.x_offset_, self.x_scale_ = offset, scale
             for key, value in learned.items():
                 setattr(self, key, value)
-            self.module_ = self._build_module(rng)
+            self.module_ = self._build_module(rng).to(self.device)
             self.history_ = self._train(self._network_input(X), targets)
             self.module_.zero_grad()  # the last batch's gradients are of no further use
         except BaseException:
@@ -226,7 +230,7 @@ class DeepLearner(Learner):
             batch_size=self.batch_size, validation_fraction=self.validation_fraction,
             seed=self.seed, patience=self.patience,
             with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
-            progress=show_progress(), description=self.name,
+            progress=show_progress(), description=self.name, device=self.device,
         )
 
     def _checkpoint(self, epoch):
@@ -239,10 +243,12 @@ class DeepLearner(Learner):
         graph; -> one float32 array of the outputs."""
         forward = forward or self.module_
         self.module_.eval()
+        device = next(self.module_.parameters()).device  # where fit or load put the network
         parts = []
         with no_grad():
             for start in range(0, X.shape[0], INFERENCE_BATCH):
-                parts.append(forward(Tensor(X[start:start + INFERENCE_BATCH])).data)
+                batch = Tensor(X[start:start + INFERENCE_BATCH]).to(device)
+                parts.append(forward(batch).cpu().data)
         return np.concatenate(parts)
 
     # -- persistence -----------------------------------------------------------------------

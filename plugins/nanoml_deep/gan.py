@@ -46,6 +46,7 @@ class GAN(GenerativeLearner):
     search_space = {"latent_size": [8, 16, 32], "hidden_sizes": [(128,), (256,), (256, 128)],
                     "lr": [1e-4, 2e-4, 5e-4]}
     scaling = "range"  # the generator's sigmoid output lives in [0, 1]
+    cuda_unsupported = "binary cross-entropy and leaky ReLU have no CUDA kernels yet"
 
     def __init__(self, hidden_sizes=(128,), latent_size=16, epochs=50, batch_size=32, lr=2e-4,
                  seed=0, validation_fraction=0.1, device="cpu", input_shape=None):

@@ -8,15 +8,26 @@ are asynchronous on the default stream: results are ready once the host reads th
 or calls ``numba.cuda.synchronize()``.
 
 Beyond the twins, the primitives a device-resident core needs: broadcasting elementwise
-arithmetic and activations, reductions along the last axis and softmax, and a tiled GEMM.
+arithmetic and activations, reductions along the last axis and softmax, a tiled GEMM, and
+the strided copies, sums over axes and row gathers behind `nanoml.cuda_arrays`.
 """
 
+from nanoml.kernels.cuda.arrays import (  # noqa: F401
+    fill,
+    strided_add,
+    strided_copy,
+    sum_to,
+    take_rows,
+)
 from nanoml.kernels.cuda.conv import (  # noqa: F401
     avg_pool2d_backward,
     avg_pool2d_forward,
     col2im,
     conv2d_backward_weight_direct,
     conv2d_forward_direct,
+    conv2d_max_pool_relu_backward_input,
+    conv2d_max_pool_relu_backward_weight,
+    conv2d_max_pool_relu_forward,
     conv_matmul,
     im2col,
     max_pool2d_backward,
