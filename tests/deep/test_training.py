@@ -65,8 +65,13 @@ def test_early_stopping_when_validation_stops_improving():
     assert val[-1] >= min(val[:-1])  # stopped after one epoch without improvement
 
 
-def test_cuda_is_a_clear_device_error(digits):
-    with pytest.raises(DeviceError, match="cuda"):
+def test_cuda_without_a_gpu_is_a_clear_device_error(digits, monkeypatch):
+    from numba import cuda
+
+    monkeypatch.setattr(cuda, "is_available", lambda: False)
+    monkeypatch.setattr(cuda, "cuda_error",
+                        lambda: "Call to cuInit results in CUDA_ERROR_NO_DEVICE (100)")
+    with pytest.raises(DeviceError, match="device 'cuda' is not available: the NVIDIA driver"):
         MLP(device="cuda").fit(digits.X_train, digits.y_train)
 
 
