@@ -1,16 +1,20 @@
-"""Training steps on the GPU: nanoml's CUDA kernels beside PyTorch on CUDA, same work.
+"""Training steps on the GPU: nanoml on the cuda device beside PyTorch on CUDA, same work.
 
-Until tensors live on the device, a step here is composed by hand from the kernels of
-`nanoml.kernels.cuda` (`CudaCNN`, `CudaLSTM`), every array staying on the GPU. Both skip
-(setup raises NotImplementedError) without a real GPU, under the CUDA simulator, or
-without PyTorch built for CUDA. tests/cuda/test_steps.py checks that these steps compute
-what nanoml's CPU autodiff computes.
+``time_nanoml`` is what a user runs: nn layers moved with ``Module.to("cuda")``, autodiff,
+`nanoml.optim.Adam`. ``time_nanoml_kernels`` is the same step composed by hand from the
+kernels of `nanoml.kernels.cuda` (`CudaCNN`, `CudaLSTM`), the floor the framework's own
+overhead sits on. All skip (setup raises NotImplementedError) without a real GPU, under the
+CUDA simulator, or without PyTorch built for CUDA. tests/cuda/test_steps.py checks that the
+hand-composed steps compute what nanoml's CPU autodiff computes.
 """
 
 import numpy as np
 from numba import cuda
 
+import nanoml.functional as F
+from nanoml import nn, optim
 from nanoml.kernels import cuda as kernels
+from nanoml.tensor import Tensor
 
 BETAS, EPS = (0.9, 0.999), 1e-8
 
@@ -161,6 +165,50 @@ def _uniform(rng, shape, fan_in):
     return rng.uniform(-bound, bound, shape).astype(np.float32)
 
 
+def _nanoml_step(model, x, y):
+    """A function running one Adam training step of nanoml `model` on host batch (x, y),
+    with the model and the batch moved to the cuda device first."""
+    model.to("cuda")
+    opt = optim.Adam(model.parameters(), lr=1e-3, betas=BETAS, eps=EPS)
+    xd, yd = Tensor(x).to("cuda"), cuda.to_device(y.astype(np.int64))
+
+    def step():
+        opt.zero_grad()
+        F.cross_entropy(model(xd), yd).backward()
+        opt.step()
+
+    return step
+
+
+def _load(module, weights):
+    """`module` with its parameters set from `weights` (name -> array), in order."""
+    for param, array in zip(module.parameters(), weights.values(), strict=True):
+        param.data[...] = array
+    return module
+
+
+class _Step:
+    """Times the three steps `setup` builds; each waits for the GPU to finish."""
+
+    def _warm(self):
+        self.model.step(self.x, self.y)  # compile (or load) the kernels outside the timing
+        self.nstep()
+        self.tstep()
+        cuda.synchronize()
+
+    def time_nanoml(self):
+        self.nstep()
+        cuda.synchronize()
+
+    def time_nanoml_kernels(self):
+        self.model.step(self.x, self.y)
+        cuda.synchronize()
+
+    def time_torch(self):
+        self.tstep()
+        self.sync()
+
+
 def _torch_step(torch, model, x, y):
     """A function running one Adam training step of torch `model` on device batch (x, y)."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=BETAS, eps=EPS)
@@ -173,7 +221,7 @@ def _torch_step(torch, model, x, y):
     return step
 
 
-class CNNTrainStep:
+class CNNTrainStep(_Step):
     """The tutorial's CNN: batch 32, Conv 1->32 3x3 on 28x28, ReLU, pool 2, Linear 5408->10."""
 
     def setup(self):
@@ -192,17 +240,10 @@ class CNNTrainStep:
         self.tstep = _torch_step(torch, tmodel, torch.from_numpy(x).cuda(),
                                  torch.from_numpy(y).cuda())
         self.sync = torch.cuda.synchronize
-        self.model.step(self.x, self.y)  # compile (or load) the kernels outside the timing
-        self.tstep()
-        cuda.synchronize()
-
-    def time_nanoml(self):
-        self.model.step(self.x, self.y)
-        cuda.synchronize()
-
-    def time_torch(self):
-        self.tstep()
-        self.sync()
+        module = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                               nn.Linear(5408, 10))
+        self.nstep = _nanoml_step(_load(module, weights), x, y)
+        self._warm()
 
 
 def _torch_lstm(torch, n_in, hidden, classes):
@@ -221,7 +262,20 @@ def _torch_lstm(torch, n_in, hidden, classes):
     return LSTMClassifier()
 
 
-class LSTMTrainStep:
+class _LastHidden(nn.Module):
+    """nanoml's LSTM (batch first) and a Linear on its final hidden state."""
+
+    def __init__(self, n_in, hidden, classes):
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):
+        _, (h_n, _) = self.lstm(x)
+        return self.fc(h_n[0])
+
+
+class LSTMTrainStep(_Step):
     """MNIST rows as a sequence: batch 64, 28 steps of 28 inputs, hidden 128, Linear 128->10."""
 
     def setup(self):
@@ -239,14 +293,5 @@ class LSTMTrainStep:
         self.tstep = _torch_step(torch, tmodel, torch.from_numpy(x).cuda(),
                                  torch.from_numpy(y).cuda())
         self.sync = torch.cuda.synchronize
-        self.model.step(self.x, self.y)
-        self.tstep()
-        cuda.synchronize()
-
-    def time_nanoml(self):
-        self.model.step(self.x, self.y)
-        cuda.synchronize()
-
-    def time_torch(self):
-        self.tstep()
-        self.sync()
+        self.nstep = _nanoml_step(_load(_LastHidden(n_in, H, 10), weights), x, y)
+        self._warm()
