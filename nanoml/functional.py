@@ -9,6 +9,7 @@ Ops take and return Tensors and record their backward when an input requires gra
 
 from nanoml.losses import binary_cross_entropy, cross_entropy, hinge, kl_divergence, mae, mse
 from nanoml.ops.conv import avg_pool2d, conv2d, max_pool2d
+from nanoml.ops.conv_pool import conv2d_max_pool_relu
 from nanoml.ops.elementwise import (
     abs,
     add,

@@ -3,7 +3,9 @@
 "cnn" is the tutorial CNN's first layer: batch 32 of 28x28 grey images, 1->32 channels,
 3x3, no padding, so its input needs no gradient; the pooling is its 2x2 max pool over the
 (32, 32, 26, 26) activations. "mid" is a deeper layer: 32->64 channels, 3x3 with padding 1
-on 14x14, where the input gradient is computed too. float32 throughout.
+on 14x14, where the input gradient is computed too. float32 throughout. The tutorial CNN
+runs its first layer, ReLU and pooling as one fused op: `ConvPoolReLU2d` times that against
+torch's three calls.
 """
 
 import numpy as np
@@ -102,3 +104,52 @@ class MaxPool2d:
 
     def time_torch_forward_backward(self):
         self.F.max_pool2d(self.tx, 2).backward(self.tdout)
+
+
+class ConvPoolReLU2d:
+    """The tutorial CNN's first layer, ReLU and 2x2 max pooling: nanoml's fused op vs torch's
+    conv2d, relu, max_pool2d on batch 32 of 28x28 grey images, 1->32 channels, 3x3."""
+
+    def setup(self):
+        from nanoml.tensor import Tensor
+
+        torch = _torch()
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((32, 1, 28, 28)).astype(np.float32)
+        w = (rng.standard_normal((32, 1, 3, 3)) / 3).astype(np.float32)
+        b = np.zeros(32, np.float32)
+        self.dout = rng.standard_normal((32, 32, 13, 13)).astype(np.float32)
+        self.x = Tensor(x)
+        self.w = Tensor(w, requires_grad=True)
+        self.b = Tensor(b, requires_grad=True)
+        self.tx = torch.tensor(x)
+        self.tw = torch.tensor(w, requires_grad=True)
+        self.tb = torch.tensor(b, requires_grad=True)
+        self.tdout = torch.from_numpy(self.dout)
+        self.F = torch.nn.functional
+        self.torch = torch
+        self.time_nanoml_forward_backward()  # compile (or load) the kernels untimed
+
+    def run_nanoml(self):
+        import nanoml.functional as F
+
+        return F.conv2d_max_pool_relu(self.x, self.w, self.b, 2)
+
+    def run_torch(self):
+        return self.F.max_pool2d(self.F.relu(self.F.conv2d(self.tx, self.tw, self.tb)), 2)
+
+    def time_nanoml_forward(self):
+        from nanoml.tensor import no_grad
+
+        with no_grad():
+            self.run_nanoml()
+
+    def time_torch_forward(self):
+        with self.torch.no_grad():
+            self.run_torch()
+
+    def time_nanoml_forward_backward(self):
+        self.run_nanoml().backward(self.dout)
+
+    def time_torch_forward_backward(self):
+        self.run_torch().backward(self.tdout)

@@ -5,7 +5,7 @@
 from nanoml.nn import init
 from nanoml.nn.activation import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from nanoml.nn.container import ModuleList, Sequential
-from nanoml.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from nanoml.nn.conv import AvgPool2d, Conv2d, ConvPoolReLU2d, MaxPool2d
 from nanoml.nn.dropout import Dropout
 from nanoml.nn.embedding import Embedding
 from nanoml.nn.linear import Flatten, Linear

@@ -10,7 +10,8 @@ pooling, and the adjoints col2im and the average-pool backward. Two cannot gathe
   through shared memory;
 * the max-pool backward knows only the argmax of each window, not the window geometry, so it
   zeroes the input gradient and adds each output gradient at its argmax atomically (windows
-  that do not overlap never collide).
+  that do not overlap never collide); the fused conv + pool + ReLU's input gradient adds
+  each pooled output's over its argmax's receptive field the same way (these do overlap).
 
 The scratch arrays of the CPU kernels (`acc`, `gfull`) are accepted so that callers are the
 same for both devices, and are not used: the GPU versions need none.
@@ -18,7 +19,7 @@ same for both devices, and are not used: the GPU versions need none.
 
 from numba import cuda
 
-from nanoml.kernels.cuda.elementwise import JIT, zero
+from nanoml.kernels.cuda.elementwise import DEVICE, JIT, zero
 from nanoml.kernels.cuda.launch import REDUCE_THREADS, launch_1d, reduce_threads
 from nanoml.kernels.cuda.matmul import matmul
 from nanoml.kernels.cuda.reduce import block_sum
@@ -72,18 +73,34 @@ def conv2d_forward_direct(xp, w, b, out, acc):
     launch_1d(conv2d_forward_direct_kernel, out.size, xp, w, b, out)
 
 
+@cuda.jit(**DEVICE)
+def _block_weight(grad_w):
+    """(is_weight, o, c, kh, kw) that this block of a weight-gradient kernel reduces: block
+    q < grad_w.size the weight q, block grad_w.size + o the bias o."""
+    C, KH, KW = grad_w.shape[1], grad_w.shape[2], grad_w.shape[3]
+    q = cuda.blockIdx.x
+    is_weight = q < grad_w.size
+    o = q // (C * KH * KW) if is_weight else q - grad_w.size
+    return is_weight, o, (q // (KH * KW)) % C, (q // KW) % KH, q % KW
+
+
+@cuda.jit(**DEVICE)
+def _store_block_sum(buf, acc, is_weight, grad_w, grad_b, o, c, kh, kw):
+    """Sum `acc` over the block and store it as the weight or bias `_block_weight` named."""
+    total = block_sum(buf, acc)
+    if cuda.threadIdx.x == 0:
+        if is_weight:
+            grad_w[o, c, kh, kw] = total
+        else:
+            grad_b[o] = total
+
+
 @cuda.jit(**JIT)
 def conv2d_backward_weight_direct_kernel(xp, grad_out, grad_w, grad_b):
     """Block q < grad_w.size sums weight q's gradient; block grad_w.size + o the bias o's."""
     buf = cuda.shared.array(REDUCE_THREADS, dtype=grad_w.dtype)
     N, M, OH, OW = grad_out.shape
-    C, KH, KW = grad_w.shape[1], grad_w.shape[2], grad_w.shape[3]
-    q = cuda.blockIdx.x
-    is_weight = q < grad_w.size
-    o = q // (C * KH * KW) if is_weight else q - grad_w.size
-    c = (q // (KH * KW)) % C
-    kh = (q // KW) % KH
-    kw = q % KW
+    is_weight, o, c, kh, kw = _block_weight(grad_w)
     plane = OH * OW
     acc = grad_w.dtype.type(0)
     for p in range(cuda.threadIdx.x, N * plane, cuda.blockDim.x):
@@ -94,12 +111,7 @@ def conv2d_backward_weight_direct_kernel(xp, grad_out, grad_w, grad_b):
             acc += grad_out[n, o, oh, ow] * xp[n, c, oh + kh, ow + kw]
         else:
             acc += grad_out[n, o, oh, ow]
-    total = block_sum(buf, acc)
-    if cuda.threadIdx.x == 0:
-        if is_weight:
-            grad_w[o, c, kh, kw] = total
-        else:
-            grad_b[o] = total
+    _store_block_sum(buf, acc, is_weight, grad_w, grad_b, o, c, kh, kw)
 
 
 def conv2d_backward_weight_direct(xp, grad_out, grad_w, grad_b, gfull):
@@ -278,3 +290,107 @@ def avg_pool2d_backward(grad_out, KH, KW, SH, SW, grad_x):
 def conv_matmul(a, b, c):
     """``c = a @ b`` for the im2col route: on the device, the tiled shared-memory matmul."""
     matmul(a, b, c)
+
+
+# The fused convolution + max pooling + ReLU: `idx` holds each window's argmax as the flat
+# offset r * W + s, in the input plane, of the top-left pixel of the winning conv output.
+
+
+@cuda.jit(**DEVICE)
+def _unravel(k, shape):
+    """The (n, c, i, j) of flat index `k` into a C-contiguous array of 4-D `shape`."""
+    H, W = shape[2], shape[3]
+    return k // (W * H * shape[1]), (k // (W * H)) % shape[1], (k // W) % H, k % W
+
+
+@cuda.jit(**JIT)
+def conv2d_max_pool_relu_forward_kernel(x, w, b, PH, PW, out, idx):
+    """One thread per pooled output: the window's conv outputs, their max, its ReLU."""
+    k = cuda.grid(1)
+    if k < out.size:
+        n, o, i, j = _unravel(k, out.shape)
+        C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
+        W = x.shape[3]
+        best = out.dtype.type(0)
+        where = 0
+        for dr in range(PH):
+            for ds in range(PW):
+                r, s = i * PH + dr, j * PW + ds
+                v = b[o]
+                for c in range(C):
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            v += w[o, c, kh, kw] * x[n, c, r + kh, s + kw]
+                # Ties go to the first element in row-major window order and NaN wins.
+                if (dr == 0 and ds == 0) or v > best or v != v:
+                    best = v
+                    where = r * W + s
+        out[n, o, i, j] = best if best > 0 or best != best else out.dtype.type(0)
+        idx[n, o, i, j] = where
+
+
+def conv2d_max_pool_relu_forward(x, w, b, PH, PW, out, idx, acc):
+    """``out = relu(max_pool(conv(x, w) + b))`` with the argmax offsets in `idx`.
+
+    `acc` is the CPU kernel's scratch, unused here.
+    """
+    launch_1d(conv2d_max_pool_relu_forward_kernel, out.size, x, w, b, PH, PW, out, idx)
+
+
+@cuda.jit(**JIT)
+def conv2d_max_pool_relu_backward_weight_kernel(x, out, idx, grad_out, grad_w, grad_b):
+    """Block q < grad_w.size sums weight q's gradient; block grad_w.size + o the bias o's."""
+    buf = cuda.shared.array(REDUCE_THREADS, dtype=grad_w.dtype)
+    N, M, QH, QW = grad_out.shape
+    W = x.shape[3]
+    is_weight, o, c, kh, kw = _block_weight(grad_w)
+    plane = QH * QW
+    acc = grad_w.dtype.type(0)
+    for p in range(cuda.threadIdx.x, N * plane, cuda.blockDim.x):
+        n = p // plane
+        i = (p - n * plane) // QW
+        j = p % QW
+        if out[n, o, i, j] > 0:
+            g = grad_out[n, o, i, j]
+            if is_weight:
+                where = idx[n, o, i, j]
+                acc += g * x[n, c, where // W + kh, where % W + kw]
+            else:
+                acc += g
+    _store_block_sum(buf, acc, is_weight, grad_w, grad_b, o, c, kh, kw)
+
+
+def conv2d_max_pool_relu_backward_weight(x, out, idx, grad_out, grad_w, grad_b):
+    """Weight and bias gradients of `conv2d_max_pool_relu_forward` (overwritten) from the
+    pooled output gradient `grad_out`, through the argmax offsets `idx`."""
+    N, M, QH, QW = grad_out.shape
+    threads = reduce_threads(N * QH * QW)
+    conv2d_max_pool_relu_backward_weight_kernel[grad_w.size + M, threads](
+        x, out, idx, grad_out, grad_w, grad_b)
+
+
+@cuda.jit(**JIT)
+def conv2d_max_pool_relu_backward_input_kernel(w, out, idx, grad_out, grad_x):
+    """One thread per pooled output: if live, add its gradient times the weights onto the
+    receptive field of its argmax, atomically (receptive fields overlap)."""
+    k = cuda.grid(1)
+    if k < out.size:
+        n, o, i, j = _unravel(k, out.shape)
+        C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
+        W = grad_x.shape[3]
+        if out[n, o, i, j] > 0:
+            g = grad_out[n, o, i, j]
+            r = idx[n, o, i, j] // W
+            s = idx[n, o, i, j] % W
+            for c in range(C):
+                for kh in range(KH):
+                    for kw in range(KW):
+                        cuda.atomic.add(grad_x, (n, c, r + kh, s + kw), g * w[o, c, kh, kw])
+
+
+def conv2d_max_pool_relu_backward_input(w, out, idx, grad_out, grad_x):
+    """Input gradient of `conv2d_max_pool_relu_forward` (overwritten): each live pooled
+    output's gradient spread over the receptive field of its argmax."""
+    zero(grad_x)
+    launch_1d(conv2d_max_pool_relu_backward_input_kernel, out.size, w, out, idx, grad_out,
+              grad_x)
