@@ -194,17 +194,20 @@ class Tensor:
                     f"backward() without a gradient needs a one-element tensor, got shape "
                     f"{self.data.shape}; pass grad= of that shape"
                 )
-            grad = np.ones(self.data.shape, self.data.dtype)
+            grad = (np.ones(self.data.shape, self.data.dtype) if self.device == "cpu"
+                    else cuda_arrays.full(self.data.shape, 1, self.data.dtype))
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
+            if cuda_arrays.is_device_array(grad) and self.device == "cpu":
+                grad = cuda_arrays.to_host(grad)
             if not cuda_arrays.is_device_array(grad):
                 grad = np.asarray(grad, self.data.dtype)
-            if grad.shape != self.data.shape:
+            if tuple(grad.shape) != self.shape:
                 raise InputError(
-                    f"grad has shape {grad.shape} but the tensor has shape {self.data.shape}"
+                    f"grad has shape {tuple(grad.shape)} but the tensor has shape {self.shape}"
                 )
-        if self.device == "cuda" and isinstance(grad, np.ndarray):
-            grad = cuda_arrays.to_device(grad)
+            if self.device == "cuda" and isinstance(grad, np.ndarray):
+                grad = cuda_arrays.to_device(grad)
         grads = {id(self): grad}
         for node in reversed(_topological_order(self)):
             g = grads.pop(id(node), None)
@@ -231,20 +234,19 @@ class Tensor:
 
 def _add(a, b):
     """a + b of two gradients on one device."""
-    return a + b if isinstance(a, np.ndarray) else cuda_arrays.binary("add", a, b)
+    return cuda_arrays.binary("add", a, b) if cuda_arrays.is_device_array(a) else a + b
 
 
 def _accumulate_grad(leaf, g):
     """Add `g` to ``leaf.grad``, which never aliases an op's gradient array."""
-    if leaf.grad is not None:
-        if isinstance(g, np.ndarray):
-            leaf.grad += g
-        else:
-            leaf.grad = _add(leaf.grad, g)
-    elif isinstance(g, np.ndarray):
-        leaf.grad = np.array(g, dtype=leaf.data.dtype, order="C")
+    on_device = cuda_arrays.is_device_array(g)
+    if leaf.grad is None:
+        leaf.grad = (cuda_arrays.copy(g) if on_device
+                     else np.array(g, dtype=leaf.data.dtype, order="C"))
+    elif on_device:
+        leaf.grad = _add(leaf.grad, g)
     else:
-        leaf.grad = cuda_arrays.copy(g)
+        leaf.grad += g
 
 
 DEVICES = ("cpu", "cuda")

@@ -52,26 +52,32 @@ def minibatches(rows, batch_size, rng):
         yield order[start : start + batch_size]
 
 
-class Inputs:
-    """The training inputs X, handed out as Tensors of chosen rows on the training device.
+class Rows:
+    """An array (inputs or targets) whose batches are taken on the training device.
 
-    On the cuda device X is copied there once; a batch then costs one upload of its row
-    numbers and one gather kernel, instead of an upload of its images.
+    On the cuda device the array is copied there once; a batch then costs one upload of its
+    row numbers and one gather kernel, instead of an upload of its images. `take` gives the
+    batch on that device; `host` the same rows as a NumPy array (for metrics).
     """
 
-    def __init__(self, X, device="cpu"):
-        self.X = X
-        self.device = check_device(device)
-        self._on_device = cuda_arrays.to_device(X) if self.device == "cuda" else None
+    def __init__(self, array, device="cpu"):
+        self.host = array
+        on_cuda = check_device(device) == "cuda" and array is not None
+        self._on_device = cuda_arrays.to_device(array) if on_cuda else None
 
-    def __len__(self):
-        return self.X.shape[0]
-
-    def rows(self, rows):
+    def take(self, rows, device_rows=None):
+        """The rows `rows` (an int array; `device_rows`, its copy on the device, if made)."""
+        if self.host is None:
+            return None
         if self._on_device is None:
-            return Tensor(self.X[rows])
-        picked = cuda_arrays.take_rows(self._on_device, cuda_arrays.to_device(rows))
-        return Tensor(picked)
+            return self.host[rows]
+        if device_rows is None:
+            device_rows = cuda_arrays.to_device(rows)
+        return cuda_arrays.take_rows(self._on_device, device_rows)
+
+    def upload(self, rows):
+        """`rows` on the device this array is on (None on the CPU), for `take`."""
+        return None if self._on_device is None else cuda_arrays.to_device(rows)
 
 
 class _Meter:
@@ -99,18 +105,26 @@ def _correct(logits, y):
     return int(np.sum(np.argmax(logits.cpu().data, axis=1) == y))
 
 
-def evaluate_batches(step, inputs, y, rows, batch_size, with_accuracy):
-    """Mean loss (and accuracy) of `step` over `rows` of `inputs` (`Inputs`), without
-    recording a graph."""
+def _batch(X, y, rows):
+    """(input Tensor, targets) of the batch `rows` of `Rows` X and y, on their device."""
+    device_rows = X.upload(rows)
+    return Tensor(X.take(rows, device_rows)), y.take(rows, device_rows)
+
+
+def _accuracy_count(logits, y, rows, with_accuracy):
+    return _correct(logits, y.host[rows]) if with_accuracy else None
+
+
+def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
+    """Mean loss (and accuracy) of `step` over `rows` of `Rows` X and y, without recording
+    a graph."""
     meter = _Meter()
     with no_grad():
         for start in range(0, rows.shape[0], batch_size):
             batch = rows[start : start + batch_size]
-            yb = None if y is None else y[batch]
-            loss, logits = step(inputs.rows(batch), yb)
-            meter.add(
-                loss.item(), batch.shape[0], _correct(logits, yb) if with_accuracy else None
-            )
+            loss, logits = step(*_batch(X, y, batch))
+            meter.add(loss.item(), batch.shape[0],
+                      _accuracy_count(logits, y, batch, with_accuracy))
     return meter.results("val_", with_accuracy)
 
 
@@ -141,11 +155,12 @@ def train(
     weights are kept and `on_improvement(epoch)` is called (to write a checkpoint). With
     `patience`, training stops after that many epochs without improvement. At the end the
     module holds the best weights seen. On `device` "cuda" the module (and the optimizer's
-    state) must already be there; X is moved there once.
+    state) must already be there; X and y are moved there once (integer targets must be
+    valid class indices already: they are not checked again batch by batch).
     """
-    inputs = Inputs(X, device)
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
+    X, y = Rows(X, device), Rows(y, device)
     history = {}
     best_loss, best_state, stale = math.inf, None, 0
     steps_per_epoch = math.ceil(train_rows.shape[0] / batch_size)
@@ -163,8 +178,7 @@ def train(
         )
         started = time.perf_counter()
         for i, batch in enumerate(minibatches(train_rows, batch_size, rng)):
-            yb = None if y is None else y[batch]
-            loss, logits = step(inputs.rows(batch), yb)
+            loss, logits = step(*_batch(X, y, batch))
             value = check_finite(
                 loss,
                 "the loss",
@@ -175,7 +189,7 @@ def train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            meter.add(value, batch.shape[0], _correct(logits, yb) if with_accuracy else None)
+            meter.add(value, batch.shape[0], _accuracy_count(logits, y, batch, with_accuracy))
             bar.update(batch.shape[0])
             if i % 20 == 0:
                 bar.set_postfix(meter.results("", with_accuracy), refresh=False)
@@ -185,7 +199,7 @@ def train(
         module.eval()
         if val_rows.shape[0]:
             results.update(
-                evaluate_batches(step, inputs, y, val_rows, max(batch_size, 256), with_accuracy)
+                evaluate_batches(step, X, y, val_rows, max(batch_size, 256), with_accuracy)
             )
         results["seconds"] = seconds
         for key, value in results.items():

@@ -151,7 +151,7 @@ def pow(a, b):
     """a ** b; a Python-number exponent takes the cheap path (no log, any sign of a)."""
     if isinstance(b, np.generic):
         b = b.item()  # a NumPy float64 scalar would promote float32 data
-    if b == 2 and isinstance(a, Tensor) and on_cuda(a):
+    if isinstance(a, Tensor) and on_cuda(a) and isinstance(b, (int, float)) and b == 2:
         return mul(a, a)
     if isinstance(b, (int, float)) and isinstance(a, Tensor):
         x = a.data
