@@ -189,6 +189,8 @@ def _basic_view(shape, index):
         np.zeros(1, np.uint8), shape=shape, strides=_contiguous_strides(shape)
     )
     view = dummy[index]
+    if not isinstance(view, np.ndarray):  # all integers: NumPy gave a scalar, not a view
+        view = dummy[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
     offset = view.__array_interface__["data"][0] - dummy.__array_interface__["data"][0]
     return view.shape, view.strides, offset
 

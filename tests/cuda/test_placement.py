@@ -58,6 +58,7 @@ ELEMENTWISE = {
     "reshape transpose": (lambda a: a.reshape(3, 4).T.transpose(), [(2, 6)]),
     "flatten": (lambda a: a.flatten(1), [(2, 2, 3)]),
     "basic index": (lambda a: a[1:, ::-2, None, 0], [(3, 5, 2)]),
+    "one element": (lambda a: a[1, -1] * a[0, 2], [(2, 3)]),
     "concatenate": (lambda a, b: F.concatenate([a, b], axis=1), [(2, 1, 2), (2, 3, 2)]),
     "stack": (lambda a, b: F.stack([a, b], axis=-1), [(2, 3), (2, 3)]),
 }

@@ -12,40 +12,39 @@ import functools
 import numpy as np
 from numba import cuda
 
-from nanoml.kernels.cuda.elementwise import JIT
+from nanoml.kernels.cuda.elementwise import DEVICE, JIT
 from nanoml.kernels.cuda.launch import flat, launch_1d
+
+
+@cuda.jit(**DEVICE)
+def _view_offset(i, geometry, offset):
+    """Flat position in the base array of element i of the view: ``offset + sum_d k_d *
+    stride_d`` where k is i's index in the view. `geometry` rows: view shape, element
+    strides (signed; 0 repeats an element)."""
+    rest = i
+    at = offset
+    for d in range(geometry.shape[1] - 1, -1, -1):
+        k = rest % geometry[0, d]
+        rest //= geometry[0, d]
+        at += k * geometry[1, d]
+    return at
 
 
 @cuda.jit(**JIT)
 def strided_copy_kernel(src, out, geometry, offset):
-    """``out[i] = src[offset + sum_d k_d * stride_d]`` where k is output element i's index.
-
-    `geometry` rows: output shape, source element strides (signed; 0 repeats an element).
-    """
+    """``out[i] = src[position of view element i]`` (see `_view_offset`)."""
     i = cuda.grid(1)
     if i < out.shape[0]:
-        rest = i
-        at = offset
-        for d in range(geometry.shape[1] - 1, -1, -1):
-            k = rest % geometry[0, d]
-            rest //= geometry[0, d]
-            at += k * geometry[1, d]
-        out[i] = src[at]
+        out[i] = src[_view_offset(i, geometry, offset)]
 
 
 @cuda.jit(**JIT)
 def strided_add_kernel(src, out, geometry, offset):
     """The adjoint of `strided_copy_kernel` for views with no repeated element:
-    ``out[offset + sum_d k_d * stride_d] += src[i]``."""
+    ``out[position of view element i] += src[i]``."""
     i = cuda.grid(1)
     if i < src.shape[0]:
-        rest = i
-        at = offset
-        for d in range(geometry.shape[1] - 1, -1, -1):
-            k = rest % geometry[0, d]
-            rest //= geometry[0, d]
-            at += k * geometry[1, d]
-        out[at] += src[i]
+        out[_view_offset(i, geometry, offset)] += src[i]
 
 
 @cuda.jit(**JIT)
