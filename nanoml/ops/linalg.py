@@ -1,9 +1,13 @@
-"""Matrix products. On the CPU GEMMs stay on NumPy's BLAS, which no hand-written kernel
-beats at these shapes; on the cuda device they are the tiled kernel of `nanoml.kernels.cuda`."""
+"""Matrix products. On the CPU GEMMs stay on NumPy's BLAS, except Linear's, where the
+kernels of `nanoml.kernels.cpu.matmul` beat it at a small batch; on the cuda device they are
+the tiled kernel of `nanoml.kernels.cuda`."""
+
+import math
 
 import numpy as np
 
 from nanoml import cuda_arrays
+from nanoml.kernels import cpu
 from nanoml.ops.elementwise import unbroadcast
 from nanoml.ops.placement import on_cuda, same_device
 from nanoml.tensor import Tensor, apply
@@ -57,19 +61,39 @@ def linear(x, weight, bias=None):
     """
     if (on_cuda(x) or on_cuda(weight)) and same_device("linear", x, weight, bias):
         return _cuda_linear(x, weight, bias)
-    out = x.data @ weight.data.T
+    w = weight.data
+    in_features = w.shape[1]
+    # The kernels take one float dtype; NumPy serves the rest, reports shape mismatches and
+    # takes empty operands (gemm's tiles do not).
+    own = (x.data.dtype == w.dtype in (np.float32, np.float64)
+           and x.data.shape[-1] == in_features and x.data.size > 0 and w.size > 0)
+    if own:
+        w = np.ascontiguousarray(w)
+        x2 = np.ascontiguousarray(x.data.reshape(-1, in_features))
+        out = np.empty((x2.shape[0], w.shape[0]), w.dtype)
+        cpu.matmul_nt(x2, w, out)
+        out = out.reshape(x.data.shape[:-1] + w.shape[:1])
+    else:
+        out = x.data @ w.T
     if bias is not None:
         out += bias.data
-    in_features = weight.data.shape[1]
 
     def backward(g):
-        gx = g @ weight.data if x.requires_grad else None
-        gw = gb = None
-        if weight.requires_grad:
-            g2 = g.reshape(-1, g.shape[-1])
-            gw = g2.T @ x.data.reshape(-1, in_features)
+        g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])
+        gx = gw = gb = None
+        if x.requires_grad and own:
+            gx = np.empty(x2.shape, w.dtype)
+            cpu.matmul(g2, w, gx)
+            gx = gx.reshape(x.data.shape)
+        elif x.requires_grad:
+            gx = g @ w
+        if weight.requires_grad and own:
+            gw = np.empty(w.shape, w.dtype)
+            cpu.matmul_tn(g2, x2, gw)
+        elif weight.requires_grad:
+            gw = g2.T @ x.data.reshape(g2.shape[0], in_features)
         if bias is not None and bias.requires_grad:
-            gb = g.reshape(-1, g.shape[-1]).sum(axis=0)
+            gb = g2.sum(axis=0)
         return gx, gw, gb
 
     return apply(out, (x, weight, bias), backward)

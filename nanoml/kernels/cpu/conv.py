@@ -32,7 +32,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from nanoml.kernels.cpu.gemm import ROWS, matmul_rows
+from nanoml.kernels.cpu.matmul import matmul
 
 
 @numba.njit(cache=True)
@@ -234,16 +234,12 @@ def col2im(cols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x):
                         gx[dst + np.uint64(j) * step] += row[src + np.uint64(j)]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
 def conv_matmul(a, b, c):
-    """``c = a @ b`` for the im2col route, bands of rows of `c` spread over threads.
-
-    The tiles are `nanoml.kernels.cpu.gemm`'s (faster than the OpenBLAS NumPy ships here);
-    `b` and `c` need unit stride along their rows, `a` may be a transposed view.
-    """
-    M = a.shape[0]
-    for band in prange((M + ROWS - 1) // ROWS):
-        matmul_rows(a, b, c, band * ROWS, min(M, band * ROWS + ROWS))
+    """``c = a @ b`` for the im2col route: `nanoml.kernels.cpu.matmul.matmul`, whose tiles
+    are faster than the OpenBLAS NumPy ships here. `b` and `c` need unit stride along their
+    rows, `a` may be a transposed view."""
+    matmul(a, b, c)
 
 
 @numba.njit(cache=True)

@@ -1,0 +1,36 @@
+"""Linear's matrix-product kernels against NumPy, and serial runs of themselves."""
+
+import numpy as np
+import pytest
+
+from nanoml.kernels import cpu
+
+DTYPES = [np.float32, np.float64]
+# (M, K, N): the tutorial CNN's dense layer at batch 32, a single row, ragged row bands.
+SHAPES = [(32, 5408, 10), (1, 7, 3), (13, 37, 9)]
+
+
+def tol(dtype):
+    return {"rtol": 1e-4, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}
+
+
+def serial(kernel):
+    """The kernel's Python function (itself when NUMBA_DISABLE_JIT=1 left it one)."""
+    return getattr(kernel, "py_func", kernel)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M, K, N", SHAPES)
+def test_products_match_numpy(dtype, M, K, N):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((M, K)).astype(dtype)
+    w = rng.standard_normal((N, K)).astype(dtype)
+    g = rng.standard_normal((M, N)).astype(dtype)
+    cases = [("matmul_nt", x, w, x @ w.T), ("matmul", g, w, g @ w), ("matmul_tn", g, x, g.T @ x)]
+    for name, a, b, expected in cases:
+        out = np.full(expected.shape, np.nan, dtype)
+        getattr(cpu, name)(a, b, out)
+        np.testing.assert_allclose(out, expected, **tol(dtype), err_msg=name)
+        serial_out = np.full(expected.shape, np.nan, dtype)
+        serial(getattr(cpu, name))(a, b, serial_out)
+        np.testing.assert_allclose(out, serial_out, **tol(dtype), err_msg=name)
