@@ -363,14 +363,18 @@ def avg_pool2d_backward(grad_out, KH, KW, SH, SW, grad_x):
 # through that one conv output: a quarter of the conv outputs, at most, carry gradient.
 #
 # Measured at the tutorial's shape (batch 32, 1 -> 32 channels, 3x3 on 28x28, 2x2 pool) with
-# 2 threads: forward 0.17 ms vs 0.21 ms for conv2d_forward_direct + max_pool2d_forward
-# (a pool written row pair by row pair with the window unrolled, or with one thread per
-# (sample, channel) plane, was no faster); weight gradient 0.22 ms vs 0.28 ms for
-# max_pool2d_backward + conv2d_backward_weight_direct. For the weight gradient, a pass over
-# the pooled outputs with the nine taps in registers beat: gathering the live outputs into
-# a list first and then one dot product per tap (0.40-0.45 ms), scattering them into a
-# zeroed plane for the dense per-tap dot products (0.46 ms), and accumulating into
-# `grad_w` in memory (1.7 ms).
+# 2 threads: forward 0.17-0.18 ms vs 0.21 ms for conv2d_forward_direct + max_pool2d_forward;
+# weight gradient 0.21-0.22 ms vs 0.28 ms for max_pool2d_backward +
+# conv2d_backward_weight_direct. Slower alternatives tried for the forward: the pool row pair
+# by row pair with the window unrolled, or one thread per (sample, channel) plane (no
+# faster); the max of horizontal pairs over the whole plane first, then of the two rows
+# (0.27 ms); the conv split into the four pooling phases over a deinterleaved input so the
+# pool is elementwise (0.41 ms). For the weight gradient, one pass over the pooled outputs
+# with the nine taps in registers (LLVM gathers the inputs) beat: gathering the live
+# outputs into a list first, then a dot product per tap (0.40-0.45 ms); scattering them
+# into a zeroed plane for dense per-tap dot products (0.46 ms); accumulating into `grad_w`
+# in memory (1.7 ms); and was within 10% of dot products against 16 strided sub-planes of
+# the input built once per sample (0.19 ms, kept out for its extra scratch and code).
 
 
 @numba.njit(cache=True)
@@ -435,7 +439,7 @@ def _weight_taps(xf, g, y, where, W, gw):
 
 @numba.njit(cache=True, fastmath={"contract", "reassoc"})
 def _weight_taps_3x3(xf, g, y, where, W, gw):
-    """`_weight_taps` for a 3x3 kernel, the nine sums in registers (4x faster)."""
+    """`_weight_taps` for a 3x3 kernel, the nine sums in registers (about 3x faster)."""
     zero = gw.dtype.type(0)
     bias = s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = s8 = zero
     uW, one, two = np.uint64(W), np.uint64(1), np.uint64(2)
