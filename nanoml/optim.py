@@ -25,7 +25,7 @@ def _zeros(size, like):
 
 def _kernels(array):
     """The kernels for `array`'s device."""
-    return cuda_arrays.kernels() if cuda_arrays.is_device_array(array) else cpu
+    return cpu if isinstance(array, np.ndarray) else cuda_arrays.kernels()
 
 
 class Optimizer:
@@ -54,22 +54,23 @@ class Optimizer:
     def step(self):
         """Update every parameter that has a gradient."""
         for p, state, on_device in zip(self.params, self.state, self._devices, strict=True):
-            if p.grad is None:
+            grad = p.grad
+            if grad is None:
                 continue
-            if cuda_arrays.is_device_array(p.data) != on_device:
+            data = p.data
+            if isinstance(data, np.ndarray) == on_device:
                 raise DeviceError(
                     f"a parameter of shape {p.shape} moved to {p.device} after the optimizer "
                     f"was created; move the model first (module.to(device)), then create the "
                     f"optimizer"
                 )
-            if on_device:
-                self._update(p.data.reshape(-1), p.grad.reshape(-1), state)
-                continue
-            if not p.data.flags.c_contiguous:
-                # The kernels write through the flat view, which needs contiguous memory.
-                p.data = np.require(p.data, requirements="C")
-            grad = np.require(p.grad, dtype=p.data.dtype, requirements="C")
-            self._update(p.data.reshape(-1), grad.reshape(-1), state)
+            if not on_device:
+                if not data.flags.c_contiguous:
+                    # The kernels write through the flat view, which needs contiguous memory.
+                    p.data = data = np.require(data, requirements="C")
+                if grad.dtype != data.dtype or not grad.flags.c_contiguous:
+                    grad = np.require(grad, dtype=data.dtype, requirements="C")
+            self._update(data.reshape(-1), grad.reshape(-1), state)
 
     def state_dict(self):
         """Name -> array (``"lr"``, ``"<param index>.<buffer>"``), enough to resume training."""
@@ -147,10 +148,12 @@ class Adam(Optimizer):
         }
 
     def _update(self, param, grad, state):
-        state["step"] += 1
+        counter = state["step"]
+        step = int(counter) + 1
+        counter.fill(step)
         _kernels(param).adam_update(
             param, grad, state["exp_avg"], state["exp_avg_sq"], self.lr, self.beta1,
-            self.beta2, self.eps, self.weight_decay, self.decoupled, int(state["step"]),
+            self.beta2, self.eps, self.weight_decay, self.decoupled, step,
         )
 
 
