@@ -59,31 +59,39 @@ def _out_size(size, kernel, stride, pad, op, axis):
     return out
 
 
+def conv_operands(op, x, weight, bias):
+    """The checked arrays of a convolution's input (N, C, H, W), weight (M, C, KH, KW) and
+    bias (M,; zeros when None), and the (kernels, allocator) of their device."""
+    data = _image(x, op)
+    cuda = same_device(op, x, weight, bias)
+    w = contiguous(weight.data)
+    if w.ndim != 4:
+        raise InputError(
+            f"{op} expects weight of shape (out_channels, in_channels, KH, KW), got shape "
+            f"{tuple(w.shape)}"
+        )
+    C, (M, CW) = data.shape[1], w.shape[:2]
+    if C != CW:
+        raise InputError(f"{op} input has {C} channels but the weight expects {CW}")
+    if w.dtype != data.dtype:
+        raise InputError(f"{op} weight is {w.dtype} but the input is {data.dtype}")
+    if bias is not None and bias.shape != (M,):
+        raise InputError(f"{op} expects bias of shape ({M},), got shape {bias.shape}")
+    if bias is not None and bias.dtype != data.dtype:
+        raise InputError(f"{op} bias is {bias.dtype} but the input is {data.dtype}")
+    k, xp = backend(cuda)
+    b = xp.zeros(M, data.dtype) if bias is None else contiguous(bias.data)
+    return data, w, b, (k, xp)
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D cross-correlation: `x` (N, C, H, W), `weight` (M, C, KH, KW), `bias` (M,) or None.
 
     `stride` and `padding` (zeros) are ints or (height, width) pairs.
     """
-    data = _image(x, "conv2d")
-    cuda = same_device("conv2d", x, weight, bias)
-    w = contiguous(weight.data)
-    if w.ndim != 4:
-        raise InputError(
-            f"conv2d expects weight of shape (out_channels, in_channels, KH, KW), got shape "
-            f"{w.shape}"
-        )
+    data, w, b, (k, xp) = conv_operands("conv2d", x, weight, bias)
     N, C, H, W = data.shape
-    M, CW, KH, KW = w.shape
-    if C != CW:
-        raise InputError(f"conv2d input has {C} channels but the weight expects {CW}")
-    if w.dtype != data.dtype:
-        raise InputError(f"conv2d weight is {w.dtype} but the input is {data.dtype}")
-    if bias is not None and bias.data.shape != (M,):
-        raise InputError(f"conv2d expects bias of shape ({M},), got shape {bias.data.shape}")
-    if bias is not None and bias.data.dtype != data.dtype:
-        raise InputError(f"conv2d bias is {bias.data.dtype} but the input is {data.dtype}")
-    k, xp = backend(cuda)
-    b = xp.zeros(M, data.dtype) if bias is None else contiguous(bias.data)
+    M, _, KH, KW = w.shape
     sh, sw = as_pair(stride, "conv2d stride", 1)
     ph, pw = as_pair(padding, "conv2d padding", 0)
     OH = _out_size(H, KH, sh, ph, "conv2d", "height")

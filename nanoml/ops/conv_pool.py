@@ -9,8 +9,7 @@ pass visits a quarter of the conv outputs.
 import numpy as np
 
 from nanoml.errors import InputError
-from nanoml.ops.conv import _image, _out_size, as_pair
-from nanoml.ops.placement import backend, contiguous, same_device
+from nanoml.ops.conv import _out_size, as_pair, conv_operands
 from nanoml.tensor import apply
 
 
@@ -23,26 +22,9 @@ def conv2d_max_pool_relu(x, weight, bias=None, pool=2):
     NaN wins, the ReLU's gradient at 0 is 0).
     """
     op = "conv2d_max_pool_relu"
-    data = _image(x, op)
-    cuda = same_device(op, x, weight, bias)
-    w = contiguous(weight.data)
-    if w.ndim != 4:
-        raise InputError(
-            f"{op} expects weight of shape (out_channels, in_channels, KH, KW), got shape "
-            f"{w.shape}"
-        )
+    data, w, b, (k, xp) = conv_operands(op, x, weight, bias)
     N, C, H, W = data.shape
-    M, CW, KH, KW = w.shape
-    if C != CW:
-        raise InputError(f"{op} input has {C} channels but the weight expects {CW}")
-    if w.dtype != data.dtype:
-        raise InputError(f"{op} weight is {w.dtype} but the input is {data.dtype}")
-    if bias is not None and bias.data.shape != (M,):
-        raise InputError(f"{op} expects bias of shape ({M},), got shape {bias.data.shape}")
-    if bias is not None and bias.data.dtype != data.dtype:
-        raise InputError(f"{op} bias is {bias.data.dtype} but the input is {data.dtype}")
-    k, xp = backend(cuda)
-    b = xp.zeros(M, data.dtype) if bias is None else contiguous(bias.data)
+    M, _, KH, KW = w.shape
     PH, PW = as_pair(pool, f"{op} pool", 1)
     OH = _out_size(H, KH, 1, 0, op, "height")
     OW = _out_size(W, KW, 1, 0, op, "width")
