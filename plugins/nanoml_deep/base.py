@@ -57,6 +57,21 @@ def square_side(n):
     return side if side * side == n else None
 
 
+def mean_and_std(X, rows=2048):
+    """The mean and standard deviation of all values of X, accumulated in float64.
+
+    Block by block: ``X.std(dtype=np.float64)`` would make a float64 copy of all of X
+    (350 MB for Fashion-MNIST) and take twice as long.
+    """
+    mean = float(X.mean(dtype=np.float64))
+    squares = 0.0
+    for start in range(0, X.shape[0], rows):
+        block = X[start:start + rows].astype(np.float64)
+        block -= mean
+        squares += float(np.vdot(block, block))
+    return mean, math.sqrt(squares / max(X.size, 1))
+
+
 def show_progress():
     """Progress bars only where someone watches: a terminal, not a log or a test runner."""
     return sys.stderr.isatty()
@@ -167,7 +182,7 @@ class DeepLearner(Learner):
                 low, high = float(X.min()), float(X.max())
                 offset, spread = low, high - low
             else:
-                offset, spread = float(X.mean(dtype=np.float64)), float(X.std(dtype=np.float64))
+                offset, spread = mean_and_std(X)
             offset = np.full(X.shape[1], offset, dtype=np.float32)
             scale = np.full(X.shape[1], spread, dtype=np.float32)
         # A constant feature (or constant data) is only shifted: nothing to divide.

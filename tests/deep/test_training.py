@@ -95,3 +95,12 @@ def test_images_may_come_shaped(digits):
                                   model.predict(digits.X_test.reshape(-1, 1, 8, 8)))
     with pytest.raises(InputError, match=r"\(1, 4, 16\)"):
         model.predict(digits.X_test.reshape(-1, 1, 4, 16))
+
+
+def test_mean_and_std_match_numpy_in_float64():
+    from nanoml_deep.base import mean_and_std
+
+    X = np.random.default_rng(0).random((1000, 7), dtype=np.float32) * 100 + 1e4
+    mean, std = mean_and_std(X, rows=64)
+    assert mean == pytest.approx(X.mean(dtype=np.float64), rel=1e-12)
+    assert std == pytest.approx(X.std(dtype=np.float64), rel=1e-9)
