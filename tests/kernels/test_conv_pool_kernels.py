@@ -15,6 +15,7 @@ SHAPES = [
     (3, 1, 7, 9, 4, 2, 3, 3, 2),
     (2, 2, 10, 9, 2, 3, 3, 3, 3),
     (1, 3, 5, 4, 2, 1, 1, 1, 1),
+    (1, 1, 9, 8, 17, 3, 3, 2, 2),  # one input channel, 3x3, 2x2: vectorised over channels
 ]
 
 
@@ -144,3 +145,15 @@ def test_parallel_kernels_match_their_serial_run(shape):
     for ours, theirs in zip(backward(x, w, out, idx, g),
                             backward(x, w, out, idx, g, serial_kernels), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-14)
+
+
+def test_nan_wins_in_the_channel_vectorised_route():
+    x = np.zeros((1, 1, 8, 8), np.float32)
+    x[0, 0, 3, 4] = np.nan
+    w, b = np.ones((17, 1, 3, 3), np.float32), np.zeros(17, np.float32)
+    out, idx = forward(x, w, b, 2, 2)
+    ref_out, _ = reference(x, w, b, 2, 2)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref_out))
+    assert np.isnan(out).any()
+    gx, gw, gb = backward(x, w, out, idx, np.ones(out.shape, np.float32))
+    np.testing.assert_array_equal(gb, np.zeros(17, np.float32))
