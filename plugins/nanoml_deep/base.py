@@ -68,7 +68,9 @@ def mean_and_std(X, rows=2048):
     for start in range(0, X.shape[0], rows):
         block = X[start:start + rows].astype(np.float64)
         block -= mean
-        squares += float(np.vdot(block, block))
+        # Not np.vdot: a BLAS call here would leave OpenBLAS's threads spinning into the
+        # first training steps, where they take the cores from the kernels' threads.
+        squares += float(np.square(block, out=block).sum())
     return mean, math.sqrt(squares / max(X.size, 1))
 
 
