@@ -120,7 +120,8 @@ def binary_cross_entropy(logits, target):
     (sigmoid(z) - y) / n.
     """
     target = _target(target, logits)
-    host_only(logits, "binary_cross_entropy")
+    if on_cuda(logits):
+        return _cuda_binary_cross_entropy(logits, target)
     z, y = logits.data, target.data
     loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
     n = z.size
@@ -131,6 +132,24 @@ def binary_cross_entropy(logits, target):
         return gz, gy
 
     return apply(loss.mean(), (logits, target), backward)
+
+
+def _cuda_binary_cross_entropy(logits, target):
+    ca = cuda_arrays
+    z, y = logits.data, target.data
+    n = z.size
+    loss = ca.scale(ca.reduce_sum(ca.binary("binary_cross_entropy", z, y)), 1.0 / n)
+
+    def backward(g):
+        scaled = ca.scale(g, 1.0 / n)
+        gz = gy = None
+        if logits.requires_grad:
+            gz = ca.binary("mul", ca.binary("binary_cross_entropy_backward", z, y), scaled)
+        if target.requires_grad:
+            gy = ca.binary("mul", ca.scale(z, -1), scaled)
+        return gz, gy
+
+    return apply(loss, (logits, target), backward)
 
 
 def kl_divergence(mu, logvar):

@@ -218,26 +218,34 @@ def exp(x):
 
 def log(x):
     """Natural logarithm."""
-    host_only(x, "log")
+    if on_cuda(x):
+        return apply(cuda_arrays.unary("log", x.data), (x,),
+                     lambda g: (cuda_arrays.binary("div", g, x.data),))
     return apply(np.log(x.data), (x,), lambda g: (g / x.data,))
 
 
 def sqrt(x):
     """Square root."""
-    host_only(x, "sqrt")
+    if on_cuda(x):
+        root = cuda_arrays.unary("sqrt", x.data)
+        return apply(root, (x,),
+                     lambda g: (cuda_arrays.binary("div", cuda_arrays.scale(g, 0.5), root),))
     out = np.sqrt(x.data)
     return apply(out, (x,), lambda g: (g * 0.5 / out,))
 
 
 def abs(x):
     """|x|; the gradient at 0 is 0."""
-    host_only(x, "abs")
+    if on_cuda(x):
+        return apply(cuda_arrays.unary("absolute", x.data), (x,), lambda g: (
+            cuda_arrays.binary("mul", g, cuda_arrays.unary("sign", x.data)),))
     return apply(np.abs(x.data), (x,), lambda g: (g * np.sign(x.data),))
 
 
 def clip(x, low=None, high=None):
     """Values limited to [low, high]; the gradient is zero where a bound was hit."""
-    host_only(x, "clip")
+    if on_cuda(x):
+        return _cuda_clip(x, low, high)
     data = x.data
 
     def backward(g):
@@ -249,6 +257,21 @@ def clip(x, low=None, high=None):
         return (g * inside,)
 
     return apply(np.clip(data, low, high), (x,), backward)
+
+
+def _cuda_clip(x, low, high):
+    ca = cuda_arrays
+    data = x.data
+    out = data
+    if low is not None:
+        out = ca.binary("maximum", out, ca.constant(float(low), data.dtype))
+    if high is not None:
+        out = ca.binary("minimum", out, ca.constant(float(high), data.dtype))
+    if out is data:
+        out = ca.copy(data)
+    # The gradient passes where clipping changed nothing (x == out, NaN excluded), as the
+    # CPU's low <= x <= high does.
+    return apply(out, (x,), lambda g: (ca.binary("mul", g, ca.binary("equal", data, out)),))
 
 
 # -- activations ---------------------------------------------------------------------------
@@ -278,7 +301,10 @@ def relu(x):
 
 def leaky_relu(x, negative_slope=0.01):
     """x where x > 0, else negative_slope * x."""
-    host_only(x, "leaky_relu")
+    if on_cuda(x):
+        slope = cuda_arrays.constant(float(negative_slope), x.data.dtype)
+        return apply(cuda_arrays.binary("leaky_relu", x.data, slope), (x,), lambda g: (
+            cuda_arrays.binary("mul", g, cuda_arrays.binary("leaky_relu_slope", x.data, slope)),))
     data = x.data
     positive = data > 0
     out = np.where(positive, data, data * negative_slope)

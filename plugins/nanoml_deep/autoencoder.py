@@ -108,7 +108,6 @@ class VAE(GenerativeLearner):
     description = "variational autoencoder: Gaussian code, Bernoulli decoder, writes samples.png"
     search_space = {"latent_size": [2, 4, 8, 16], "hidden_sizes": [(128,), (256,), (256, 128)]}
     scaling = "range"  # Bernoulli targets for the decoder's BCE must lie in [0, 1]
-    cuda_unsupported = "binary cross-entropy has no CUDA kernel yet"
 
     def __init__(self, hidden_sizes=(256,), latent_size=8, epochs=30, batch_size=32, lr=1e-3,
                  seed=0, validation_fraction=0.1, patience=None, device="cpu",
@@ -131,9 +130,9 @@ class VAE(GenerativeLearner):
         """(reconstruction, KL) of one batch, each per sample, with eps drawn from `noise`."""
         mu, logvar = self.module_.encode(x)
         eps = noise.standard_normal(mu.shape).astype(np.float32)
-        z = mu + (logvar * 0.5).exp() * Tensor(eps)
+        z = mu + (logvar * 0.5).exp() * Tensor(eps).to(mu.device)
         # Rows outside the training range (held-out data) are clipped to valid Bernoulli targets.
-        target = np.clip(x.data, 0.0, 1.0)
+        target = x.detach().clip(0.0, 1.0)
         reconstruction = binary_cross_entropy(self.module_.decoder(z), target) * x.shape[1]
         return reconstruction, kl_divergence(mu, logvar)
 
@@ -164,8 +163,8 @@ class VAE(GenerativeLearner):
         with no_grad():
             for start in range(0, X.shape[0], INFERENCE_BATCH):
                 batch = X[start:start + INFERENCE_BATCH]
-                terms = self._terms(Tensor(batch), noise)
-                totals += [float(t.data) * batch.shape[0] for t in terms]
+                terms = self._terms(self._network_tensor(batch), noise)
+                totals += [t.item() * batch.shape[0] for t in terms]
         reconstruction, kl = totals / X.shape[0]
         return {"neg_elbo": reconstruction + kl, "reconstruction": reconstruction, "kl": kl}
 

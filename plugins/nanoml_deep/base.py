@@ -15,7 +15,7 @@ import numpy as np
 
 from nanoml import Learner
 from nanoml.device import require_cuda
-from nanoml.errors import DeviceError, InputError, ParameterError
+from nanoml.errors import InputError, ParameterError
 from nanoml.losses import cross_entropy, mse
 from nanoml.optim import Adam
 from nanoml.tensor import Tensor, no_grad
@@ -28,17 +28,11 @@ INFERENCE_BATCH = 512
 _MODULE_PREFIX = "module."
 
 
-def check_device(learner):
-    """The learner's device, or a DeviceError saying why it cannot be used."""
-    device = learner.device
+def check_device(device):
+    """The device name, or a DeviceError saying why it cannot be used."""
     check_choice("device", device, ("cpu", "cuda"))
     if device == "cuda":
-        require_cuda()  # first, say why when this machine cannot run CUDA kernels at all
-        if learner.cuda_unsupported:
-            raise DeviceError(
-                f"{learner.name} trains on the CPU only in this version "
-                f"({learner.cuda_unsupported}); use device='cpu' (--device cpu)"
-            )
+        require_cuda()
     return device
 
 
@@ -92,8 +86,6 @@ class DeepLearner(Learner):
     # and 1 (for networks with a sigmoid output); "features" standardises each feature on
     # its own (tabular data whose columns have different units).
     scaling = "standard"
-    # Why the learner cannot train on the cuda device, or "" when it can.
-    cuda_unsupported = ""
 
     def _store(self, arguments):
         """Store the constructor's arguments (its ``locals()``) as hyperparameters."""
@@ -109,7 +101,7 @@ class DeepLearner(Learner):
         check_number("validation_fraction", self.validation_fraction, low=0, high=0.9)
         if getattr(self, "patience", None) is not None:
             check_number("patience", self.patience, low=1, integer=True)
-        check_device(self)
+        check_device(self.device)
         if self.input_shape is not None:
             check_sizes("input_shape", self.input_shape)
 
@@ -260,13 +252,16 @@ class DeepLearner(Learner):
         graph; -> one float32 array of the outputs."""
         forward = forward or self.module_
         self.module_.eval()
-        device = next(self.module_.parameters()).device  # where fit or load put the network
         parts = []
         with no_grad():
             for start in range(0, X.shape[0], INFERENCE_BATCH):
-                batch = Tensor(X[start:start + INFERENCE_BATCH]).to(device)
+                batch = self._network_tensor(X[start:start + INFERENCE_BATCH])
                 parts.append(forward(batch).cpu().data)
         return np.concatenate(parts)
+
+    def _network_tensor(self, array):
+        """`array` as a Tensor on the network's device (where fit or load put it)."""
+        return Tensor(array).to(next(self.module_.parameters()).device)
 
     # -- persistence -----------------------------------------------------------------------
     def _get_state(self):

@@ -13,7 +13,7 @@ from nanoml.ops.elementwise import sigmoid
 from nanoml.optim import Adam
 from nanoml.runtime import training_mode
 from nanoml.tensor import Tensor, no_grad
-from nanoml.train import check_finite, minibatches, split_validation
+from nanoml.train import Rows, check_finite, minibatches, split_validation
 from nanoml.validation import check_number
 from nanoml_deep.base import GenerativeLearner, show_progress
 from nanoml_deep.mlp import dense_stack
@@ -46,7 +46,6 @@ class GAN(GenerativeLearner):
     search_space = {"latent_size": [8, 16, 32], "hidden_sizes": [(128,), (256,), (256, 128)],
                     "lr": [1e-4, 2e-4, 5e-4]}
     scaling = "range"  # the generator's sigmoid output lives in [0, 1]
-    cuda_unsupported = "binary cross-entropy and leaky ReLU have no CUDA kernels yet"
 
     def __init__(self, hidden_sizes=(128,), latent_size=16, epochs=50, batch_size=32, lr=2e-4,
                  seed=0, validation_fraction=0.1, device="cpu", input_shape=None):
@@ -65,7 +64,7 @@ class GAN(GenerativeLearner):
 
     def _fake(self, n, rng):
         z = rng.standard_normal((n, self.latent_size)).astype(np.float32)
-        return self._decode(Tensor(z))
+        return self._decode(self._network_tensor(z))
 
     def _d_loss(self, real, fake):
         """(discriminator loss, its logits on real rows, its logits on fake rows)."""
@@ -86,6 +85,7 @@ class GAN(GenerativeLearner):
         generator against the updated discriminator."""
         rng = np.random.default_rng(self.seed)
         train_rows, val_rows = split_validation(X.shape[0], self.validation_fraction, rng)
+        real = Rows(X, self.device)
         net = self.module_
         betas = (0.5, 0.999)  # the usual GAN setting: less momentum, steadier alternation
         d_opt = Adam(net.discriminator.parameters(), lr=self.lr, betas=betas)
@@ -101,7 +101,7 @@ class GAN(GenerativeLearner):
             for batch in batches:
                 fake = self._fake(batch.shape[0], rng)
                 # The discriminator's loss must not reach the generator: it sees a detached copy.
-                d_loss = self._d_loss(Tensor(X[batch]), fake.detach())[0]
+                d_loss = self._d_loss(Tensor(real.take(batch)), fake.detach())[0]
                 where = f"at epoch {epoch}"
                 d_value = check_finite(d_loss, "the discriminator loss", where, batches)
                 d_opt.zero_grad()
@@ -129,10 +129,10 @@ class GAN(GenerativeLearner):
         self.module_.eval()
         with no_grad():
             fake = self._fake(X.shape[0], rng)
-            d_loss, real_logits, fake_logits = self._d_loss(Tensor(X), fake)
+            d_loss, real_logits, fake_logits = self._d_loss(self._network_tensor(X), fake)
             g_loss = self._g_loss(fake)
-        accuracy = (np.mean(real_logits.data > 0) + np.mean(fake_logits.data < 0)) / 2
-        return {"d_loss": float(d_loss.data), "g_loss": float(g_loss.data),
+        accuracy = (np.mean(real_logits.cpu().data > 0) + np.mean(fake_logits.cpu().data < 0)) / 2
+        return {"d_loss": d_loss.item(), "g_loss": g_loss.item(),
                 "d_accuracy": float(accuracy)}
 
     def predict(self, X):

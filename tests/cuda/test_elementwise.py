@@ -15,6 +15,13 @@ BINARY = {
     "relu_backward": lambda x, g: g * (x > 0),
     "tanh_backward": lambda y, g: g * (1 - y * y),
     "sigmoid_backward": lambda y, g: g * y * (1 - y),
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "equal": lambda a, b: (a == b).astype(a.dtype),
+    "leaky_relu": lambda x, s: np.where(x > 0, x, x * s),
+    "leaky_relu_slope": lambda x, s: np.where(x > 0, 1, s).astype(x.dtype),
+    "binary_cross_entropy": lambda z, y: np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))),
+    "binary_cross_entropy_backward": lambda z, y: special.expit(z) - y,
 }
 UNARY = {
     "relu": lambda x: np.maximum(x, 0),
@@ -22,6 +29,10 @@ UNARY = {
     "tanh": np.tanh,
     "sigmoid": special.expit,
     "copy": lambda x: x,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "absolute": np.abs,
+    "sign": np.sign,
 }
 # Equal shapes (the direct kernel), a row vector, a column against a row, a lower-rank
 # operand, size-1 axes on both sides, and a single element.
@@ -51,10 +62,21 @@ def test_unary_like_numpy(name, dtype):
     x = np.array([-800.0, -30.0, -1.5, -0.0, 0.0, 0.25, 2.0, 30.0, np.nan], dtype)
     if name == "exp":
         x = x[1:-2]  # no overflow (the simulator's math.exp raises on it)
-    expected = UNARY[name](x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = UNARY[name](x)
     out = cuda.device_array(x.shape, dtype)
     getattr(gpu, name)(cuda.to_device(x), out)
     np.testing.assert_allclose(out.copy_to_host(), expected, equal_nan=True, **tol(dtype))
+
+
+def test_maximum_and_equal_with_nan_and_ties():
+    a = np.array([1.0, np.nan, 2.0, 3.0], np.float32)
+    b = np.array([1.0, 0.0, np.nan, 4.0], np.float32)
+    for name, expected in (("maximum", np.maximum(a, b)), ("minimum", np.minimum(a, b)),
+                           ("equal", (a == b).astype(np.float32))):
+        out = cuda.device_array(4, np.float32)
+        getattr(gpu, name)(cuda.to_device(a), cuda.to_device(b), out)
+        np.testing.assert_array_equal(out.copy_to_host(), expected, err_msg=name)
 
 
 def test_in_place_and_float64():

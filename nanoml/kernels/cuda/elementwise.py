@@ -32,10 +32,12 @@ DEVICE = {"device": True, "fastmath": False}
 # float64 data to float32 wherever it meets the Python float that math.exp returns there.)
 
 # Binary ops: out = f(a, b). The backwards take the forward's input (relu) or output
-# (tanh, sigmoid) as `a` and the output gradient as `b`.
-_ADD, _SUB, _MUL, _DIV, _RELU_BACKWARD, _TANH_BACKWARD, _SIGMOID_BACKWARD = range(7)
+# (tanh, sigmoid) as `a` and the output gradient as `b`. Ops with a parameter (the leaky
+# slope) take it as a broadcast one-element `b`; `_EQUAL` gives 1 or 0 in the data's type.
+(_ADD, _SUB, _MUL, _DIV, _RELU_BACKWARD, _TANH_BACKWARD, _SIGMOID_BACKWARD, _MAXIMUM, _MINIMUM,
+ _EQUAL, _LEAKY_RELU, _LEAKY_RELU_SLOPE, _BCE, _BCE_BACKWARD) = range(14)
 # Unary ops: out = f(x).
-_COPY, _RELU, _EXP, _TANH, _SIGMOID = range(5)
+_COPY, _RELU, _EXP, _TANH, _SIGMOID, _LOG, _SQRT, _ABS, _SIGN = range(9)
 
 
 @cuda.jit(**DEVICE)
@@ -64,7 +66,29 @@ def _binary_op(op, a, b):
         return b if a > 0 else b * type(b)(0)
     if op == _TANH_BACKWARD:
         return b * (one - a * a)
-    return b * a * (one - a)  # _SIGMOID_BACKWARD
+    if op == _SIGMOID_BACKWARD:
+        return b * a * (one - a)
+    return _binary_op_more(op, a, b)
+
+
+@cuda.jit(**DEVICE)
+def _binary_op_more(op, a, b):
+    one = type(a)(1)
+    zero = type(a)(0)
+    if op == _MAXIMUM or op == _MINIMUM:
+        if a != a or b != b:  # NaN wins, as np.maximum / np.minimum
+            return a + b
+        return (a if a >= b else b) if op == _MAXIMUM else (a if a <= b else b)
+    if op == _EQUAL:
+        return one if a == b else zero
+    if op == _LEAKY_RELU:
+        return a if a > zero else a * b
+    if op == _LEAKY_RELU_SLOPE:
+        return one if a > zero else b
+    if op == _BCE:
+        # max(z, 0) - z*y + log(1 + exp(-|z|)) for logit a, target b: never overflows
+        return (a if a > zero else zero) - a * b + math.log1p(math.exp(-abs(a)))
+    return sigmoid_scalar(a) - b  # _BCE_BACKWARD
 
 
 @cuda.jit(**DEVICE)
@@ -77,7 +101,16 @@ def _unary_op(op, x):
         return math.exp(x)
     if op == _TANH:
         return math.tanh(x)
-    return sigmoid_scalar(x)  # _SIGMOID
+    if op == _SIGMOID:
+        return sigmoid_scalar(x)
+    if op == _LOG:
+        return math.log(x) if x > 0 else (type(x)(-math.inf) if x == 0 else type(x)(math.nan))
+    if op == _SQRT:
+        return math.sqrt(x) if x >= 0 else type(x)(math.nan)
+    if op == _ABS:
+        return abs(x)
+    zero = type(x)(0)  # _SIGN; NaN stays NaN
+    return type(x)(1) if x > zero else (type(x)(-1) if x < zero else x * zero)
 
 
 @cuda.jit(**JIT)
@@ -218,3 +251,58 @@ def tanh(x, out):
 def sigmoid(x, out):
     """``out = 1 / (1 + exp(-x))``, without overflow for large |x|."""
     _unary(_SIGMOID, x, out)
+
+
+def maximum(a, b, out):
+    """``out = np.maximum(a, b)`` with broadcasting (NaN wins)."""
+    _binary(_MAXIMUM, a, b, out)
+
+
+def minimum(a, b, out):
+    """``out = np.minimum(a, b)`` with broadcasting (NaN wins)."""
+    _binary(_MINIMUM, a, b, out)
+
+
+def equal(a, b, out):
+    """``out = (a == b)`` as 1 or 0 in `out`'s float type, with broadcasting."""
+    _binary(_EQUAL, a, b, out)
+
+
+def leaky_relu(x, slope, out):
+    """``out = x if x > 0 else slope * x``; `slope` a one-element array."""
+    _binary(_LEAKY_RELU, x, slope, out)
+
+
+def leaky_relu_slope(x, slope, out):
+    """``out = 1 if x > 0 else slope``: the gradient of `leaky_relu` at `x`."""
+    _binary(_LEAKY_RELU_SLOPE, x, slope, out)
+
+
+def binary_cross_entropy(logits, target, out):
+    """Elementwise BCE of `logits` against `target`, stable for any logit size."""
+    _binary(_BCE, logits, target, out)
+
+
+def binary_cross_entropy_backward(logits, target, out):
+    """``out = sigmoid(logits) - target``: d(BCE)/d(logits) elementwise."""
+    _binary(_BCE_BACKWARD, logits, target, out)
+
+
+def log(x, out):
+    """``out = log(x)``: -inf at 0, NaN below, as NumPy."""
+    _unary(_LOG, x, out)
+
+
+def sqrt(x, out):
+    """``out = sqrt(x)``: NaN below 0, as NumPy."""
+    _unary(_SQRT, x, out)
+
+
+def absolute(x, out):
+    """``out = |x|`` (NumPy's name; ``abs`` stays the builtin the device code calls)."""
+    _unary(_ABS, x, out)
+
+
+def sign(x, out):
+    """``out = np.sign(x)``: -1, 0 or 1 (NaN stays NaN)."""
+    _unary(_SIGN, x, out)
