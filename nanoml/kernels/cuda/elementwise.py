@@ -188,121 +188,63 @@ def _unary(op, x, out):
     launch_1d(unary_kernel, out.size, flat(x), flat(out), op)
 
 
-def add(a, b, out):
-    """``out = a + b`` with NumPy broadcasting (`out` may be `a` or `b` when it has its shape)."""
-    _binary(_ADD, a, b, out)
+def _launcher(op, name, doc, unary=False):
+    """The host function ``name(a, b, out)`` running binary op `op` (see `_binary`), or with
+    `unary` ``name(x, out)`` running unary op `op` (see `_unary`)."""
+    if unary:
+        def launch(x, out):
+            _unary(op, x, out)
+    else:
+        def launch(a, b, out):
+            _binary(op, a, b, out)
+    launch.__name__ = launch.__qualname__ = name
+    launch.__doc__ = doc
+    return launch
 
 
-def sub(a, b, out):
-    """``out = a - b`` with NumPy broadcasting."""
-    _binary(_SUB, a, b, out)
+# The backwards take (forward input or output, output gradient, out); the leaky ReLU pair
+# takes the slope as a one-element `b`; `equal` writes 1 or 0 in `out`'s float type.
+add = _launcher(_ADD, "add", "``out = a + b`` with NumPy broadcasting (`out` may be `a` or "
+                "`b` when it has its shape).")
+sub = _launcher(_SUB, "sub", "``out = a - b`` with NumPy broadcasting.")
+mul = _launcher(_MUL, "mul", "``out = a * b`` with NumPy broadcasting.")
+div = _launcher(_DIV, "div", "``out = a / b`` with NumPy broadcasting.")
+relu_backward = _launcher(
+    _RELU_BACKWARD, "relu_backward", "``out = grad * (x > 0)``: relu's gradient at input x.")
+tanh_backward = _launcher(
+    _TANH_BACKWARD, "tanh_backward", "``out = grad * (1 - y²)``: tanh's gradient from output y.")
+sigmoid_backward = _launcher(
+    _SIGMOID_BACKWARD, "sigmoid_backward",
+    "``out = grad * y * (1 - y)``: the sigmoid's gradient from its output y.")
+maximum = _launcher(_MAXIMUM, "maximum", "``out = np.maximum(a, b)`` (NaN wins).")
+minimum = _launcher(_MINIMUM, "minimum", "``out = np.minimum(a, b)`` (NaN wins).")
+equal = _launcher(_EQUAL, "equal", "``out = (a == b)`` as 1 or 0.")
+leaky_relu = _launcher(
+    _LEAKY_RELU, "leaky_relu", "``out = x if x > 0 else slope * x`` for (x, slope, out).")
+leaky_relu_slope = _launcher(
+    _LEAKY_RELU_SLOPE, "leaky_relu_slope",
+    "``out = 1 if x > 0 else slope``: leaky_relu's gradient at x, for (x, slope, out).")
+binary_cross_entropy = _launcher(
+    _BCE, "binary_cross_entropy",
+    "Elementwise BCE of (logits, target), stable for any logit size.")
+binary_cross_entropy_backward = _launcher(
+    _BCE_BACKWARD, "binary_cross_entropy_backward",
+    "``out = sigmoid(logits) - target``: d(BCE)/d(logits) elementwise.")
 
-
-def mul(a, b, out):
-    """``out = a * b`` with NumPy broadcasting."""
-    _binary(_MUL, a, b, out)
-
-
-def div(a, b, out):
-    """``out = a / b`` with NumPy broadcasting."""
-    _binary(_DIV, a, b, out)
-
-
-def relu_backward(x, grad, out):
-    """``out = grad * (x > 0)``: the gradient of relu at its input `x`."""
-    _binary(_RELU_BACKWARD, x, grad, out)
-
-
-def tanh_backward(y, grad, out):
-    """``out = grad * (1 - y²)``: the gradient of tanh from its output `y`."""
-    _binary(_TANH_BACKWARD, y, grad, out)
-
-
-def sigmoid_backward(y, grad, out):
-    """``out = grad * y * (1 - y)``: the gradient of the sigmoid from its output `y`."""
-    _binary(_SIGMOID_BACKWARD, y, grad, out)
+copy = _launcher(_COPY, "copy", "``out[...] = x`` between any mix of host and device arrays "
+                 "of one shape.", unary=True)
+relu = _launcher(_RELU, "relu", "``out = max(x, 0)``; NaN stays NaN.", unary=True)
+exp = _launcher(_EXP, "exp", "``out = exp(x)``.", unary=True)
+tanh = _launcher(_TANH, "tanh", "``out = tanh(x)``.", unary=True)
+sigmoid = _launcher(_SIGMOID, "sigmoid", "``out = 1 / (1 + exp(-x))``, without overflow for "
+                    "large |x|.", unary=True)
+log = _launcher(_LOG, "log", "``out = log(x)``: -inf at 0, NaN below, as NumPy.", unary=True)
+sqrt = _launcher(_SQRT, "sqrt", "``out = sqrt(x)``: NaN below 0, as NumPy.", unary=True)
+# NumPy's name: ``abs`` stays the builtin that the device code calls.
+absolute = _launcher(_ABS, "absolute", "``out = |x|``.", unary=True)
+sign = _launcher(_SIGN, "sign", "``out = np.sign(x)``: -1, 0 or 1 (NaN stays NaN).", unary=True)
 
 
 def zero(out):
     """``out[...] = 0``."""
     launch_1d(zero_kernel, out.size, flat(out))
-
-
-def copy(x, out):
-    """``out[...] = x`` between any mix of host and device arrays of one shape."""
-    _unary(_COPY, x, out)
-
-
-def relu(x, out):
-    """``out = max(x, 0)``; NaN stays NaN."""
-    _unary(_RELU, x, out)
-
-
-def exp(x, out):
-    """``out = exp(x)``."""
-    _unary(_EXP, x, out)
-
-
-def tanh(x, out):
-    """``out = tanh(x)``."""
-    _unary(_TANH, x, out)
-
-
-def sigmoid(x, out):
-    """``out = 1 / (1 + exp(-x))``, without overflow for large |x|."""
-    _unary(_SIGMOID, x, out)
-
-
-def maximum(a, b, out):
-    """``out = np.maximum(a, b)`` with broadcasting (NaN wins)."""
-    _binary(_MAXIMUM, a, b, out)
-
-
-def minimum(a, b, out):
-    """``out = np.minimum(a, b)`` with broadcasting (NaN wins)."""
-    _binary(_MINIMUM, a, b, out)
-
-
-def equal(a, b, out):
-    """``out = (a == b)`` as 1 or 0 in `out`'s float type, with broadcasting."""
-    _binary(_EQUAL, a, b, out)
-
-
-def leaky_relu(x, slope, out):
-    """``out = x if x > 0 else slope * x``; `slope` a one-element array."""
-    _binary(_LEAKY_RELU, x, slope, out)
-
-
-def leaky_relu_slope(x, slope, out):
-    """``out = 1 if x > 0 else slope``: the gradient of `leaky_relu` at `x`."""
-    _binary(_LEAKY_RELU_SLOPE, x, slope, out)
-
-
-def binary_cross_entropy(logits, target, out):
-    """Elementwise BCE of `logits` against `target`, stable for any logit size."""
-    _binary(_BCE, logits, target, out)
-
-
-def binary_cross_entropy_backward(logits, target, out):
-    """``out = sigmoid(logits) - target``: d(BCE)/d(logits) elementwise."""
-    _binary(_BCE_BACKWARD, logits, target, out)
-
-
-def log(x, out):
-    """``out = log(x)``: -inf at 0, NaN below, as NumPy."""
-    _unary(_LOG, x, out)
-
-
-def sqrt(x, out):
-    """``out = sqrt(x)``: NaN below 0, as NumPy."""
-    _unary(_SQRT, x, out)
-
-
-def absolute(x, out):
-    """``out = |x|`` (NumPy's name; ``abs`` stays the builtin the device code calls)."""
-    _unary(_ABS, x, out)
-
-
-def sign(x, out):
-    """``out = np.sign(x)``: -1, 0 or 1 (NaN stays NaN)."""
-    _unary(_SIGN, x, out)
