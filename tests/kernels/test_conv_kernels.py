@@ -181,7 +181,7 @@ def test_im2col_kernels_match_their_serial_run():
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the GEMM tiles are a Numba intrinsic")
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("m, k, n", [(13, 7, 37), (64, 288, 50), (1, 3, 1)])
+@pytest.mark.parametrize("m, k, n", [(13, 7, 37), (64, 288, 50), (1, 3, 1), (5, 0, 7)])
 def test_conv_matmul(dtype, m, k, n):
     rng = np.random.default_rng(8)
     a, b = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
