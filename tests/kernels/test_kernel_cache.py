@@ -2,9 +2,13 @@
 
 import os
 
+import numba
+import pytest
+
 from nanoml.kernels import cache, cpu
 
 
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no dispatchers, so no caches")
 def test_cpu_kernels_use_the_package_locator():
     for kernel in (cpu.adam_update, cpu.conv_matmul, cpu.matmul_nt):
         locator = kernel._cache._impl.locator
