@@ -71,17 +71,22 @@ def row_sum_kernel(x, out):
         out[r] = total
 
 
+@cuda.jit(**DEVICE)
+def _row_max(buf, x, r):
+    """The maximum of row r of `x` (cols >= 1), in every thread of the block (NaN wins)."""
+    acc = x[r, 0]
+    for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
+        acc = _max(acc, x[r, j])
+    return block_max(buf, acc)
+
+
 @cuda.jit(**JIT)
 def row_max_kernel(x, out):
     """``out[r] = x[r].max()`` for (rows, cols) `x` with cols >= 1, one block per row."""
     buf = cuda.shared.array(REDUCE_THREADS, dtype=x.dtype)
-    r = cuda.blockIdx.x
-    acc = x[r, 0]
-    for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
-        acc = _max(acc, x[r, j])
-    peak = block_max(buf, acc)
+    peak = _row_max(buf, x, cuda.blockIdx.x)
     if cuda.threadIdx.x == 0:
-        out[r] = peak
+        out[cuda.blockIdx.x] = peak
 
 
 @cuda.jit(**JIT)
@@ -89,10 +94,7 @@ def softmax_kernel(x, out):
     """``out[r] = exp(x[r] - max) / sum(exp(x[r] - max))``, one block per row."""
     buf = cuda.shared.array(REDUCE_THREADS, dtype=x.dtype)
     r = cuda.blockIdx.x
-    acc = x[r, 0]
-    for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
-        acc = _max(acc, x[r, j])
-    peak = block_max(buf, acc)
+    peak = _row_max(buf, x, r)
     acc = x.dtype.type(0)
     for j in range(cuda.threadIdx.x, x.shape[1], cuda.blockDim.x):
         e = math.exp(x[r, j] - peak)
