@@ -57,6 +57,14 @@ def host_copy(array):
     return to_host(array) if is_device_array(array) else np.array(array, copy=True)
 
 
+def copy_into(array, value):
+    """Copy host array `value` (of `array`'s shape) into host or device `array`, in place."""
+    if is_device_array(array):
+        array.copy_to_device(np.require(value, array.dtype, "C"))
+    else:
+        np.copyto(array, value, casting="same_kind")
+
+
 def empty(shape, dtype):
     """An uninitialised device array; `shape` an int or a tuple, as for np.empty."""
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (operator.index(shape),)
@@ -95,15 +103,15 @@ def constant(value, dtype):
 
 # -- elementwise ---------------------------------------------------------------------------
 def binary(name, a, b):
-    """``a <name> b`` with broadcasting, for name in add, sub, mul, div and the activation
-    backwards (relu_backward, tanh_backward, sigmoid_backward)."""
+    """``<name>(a, b)`` with broadcasting, for a binary kernel of `nanoml.kernels.cuda`
+    (add, sub, mul, div, maximum, equal, relu_backward, binary_cross_entropy, ...)."""
     out = empty(np.broadcast_shapes(tuple(a.shape), tuple(b.shape)), a.dtype)
     getattr(kernels(), name)(a, b, out)
     return out
 
 
 def unary(name, x):
-    """``<name>(x)`` for name in relu, exp, tanh, sigmoid."""
+    """``<name>(x)`` for a unary kernel of `nanoml.kernels.cuda` (relu, exp, log, ...)."""
     out = empty_like(x)
     getattr(kernels(), name)(x, out)
     return out
@@ -240,12 +248,12 @@ def concatenate(arrays, axis):
 # -- products ------------------------------------------------------------------------------
 def matmul(a, b, trans_a=False, trans_b=False):
     """``op(a) @ op(b)`` of 2-D arrays, op transposing where asked."""
+    if trans_a and trans_b:
+        raise ValueError("matmul with both operands transposed is not supported")
     m = a.shape[1] if trans_a else a.shape[0]
     n = b.shape[0] if trans_b else b.shape[1]
     out = empty((m, n), a.dtype)
     gpu = kernels()
-    if trans_a and trans_b:
-        raise ValueError("matmul with both operands transposed is not supported")
     product = gpu.matmul_tn if trans_a else gpu.matmul_nt if trans_b else gpu.matmul
     product(a, b, out)
     return out

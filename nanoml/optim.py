@@ -95,10 +95,7 @@ class Optimizer:
                         f"optimizer state '{i}.{name}' has shape {value.shape}, expected "
                         f"{array.shape}"
                     )
-                if cuda_arrays.is_device_array(array):
-                    array.copy_to_device(np.require(value, array.dtype, "C"))
-                else:
-                    np.copyto(array, value, casting="same_kind")
+                cuda_arrays.copy_into(array, value)
         self.lr = float(state["lr"])
         return self
 

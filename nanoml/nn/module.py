@@ -175,10 +175,7 @@ class Module:
                     f"state_dict['{name}'] has shape {value.shape}, the model expects "
                     f"{array.shape}"
                 )
-            if cuda_arrays.is_device_array(array):
-                array.copy_to_device(np.require(value, array.dtype, "C"))
-            else:
-                np.copyto(array, value, casting="same_kind")
+            cuda_arrays.copy_into(array, value)
         return self
 
     def __repr__(self):
