@@ -136,8 +136,13 @@ def reduce_sum(x, axis=None, keepdims=False):
     axes = reduced_axes(axis, len(x.shape))
     kept = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
     out = empty(kept, x.dtype)
+    ndim = len(x.shape)
     if x.size == 0:
         kernels().fill(out, 0)
+    elif axes == tuple(range(ndim - len(axes), ndim)):
+        # Trailing axes (a full sum among them): a block per output element, reducing in a
+        # tree, where sum_to would leave each output's whole sum to one thread.
+        kernels().row_sum(x.reshape(out.size, x.size // out.size), out.reshape(out.size))
     else:
         kernels().sum_to(x, out)
     if keepdims:
