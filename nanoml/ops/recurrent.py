@@ -191,7 +191,7 @@ def lstm(x, w_ih, w_hh, b_ih, b_hh, h0=None, c0=None):
     hs, cs = pool.take((T + 1, B, H), dt), pool.take((T + 1, B, H), dt)
     gates = pool.take((T, B, 4 * H), dt)
     k.lstm_forward(xd, wi, wh, bi, bh, _state(xp, h0, B, H, dt), _state(xp, c0, B, H, dt),
-                     out, h_n, c_n, hs, cs, gates)
+                   out, h_n, c_n, hs, cs, gates)
 
     def backward(dout, dh_n, dc_n):
         dx = xp.empty_like(xd) if x.requires_grad else None
@@ -200,7 +200,7 @@ def lstm(x, w_ih, w_hh, b_ih, b_hh, h0=None, c0=None):
         dbi, dbh = xp.empty_like(bi), xp.empty_like(bh)
         dg = pool.take(gates.shape, dt)
         k.lstm_backward(dout, dh_n, dc_n, xd, wi, wh, hs, cs, gates, dg,
-                          dx, dh0, dc0, dwi, dwh, dbi, dbh)
+                        dx, dh0, dc0, dwi, dwh, dbi, dbh)
         pool.give(dg)
         return dx, dwi, dwh, dbi, dbh, dh0, dc0
 
@@ -232,7 +232,7 @@ def gru(x, w_ih, w_hh, b_ih, b_hh, h0=None):
         dbi, dbh = xp.empty_like(bi), xp.empty_like(bh)
         dgx, dgh = pool.take(gates.shape, dt), pool.take(gates.shape, dt)
         k.gru_backward(dout, dh_n, xd, wi, wh, hs, gates, hn, dgx, dgh,
-                         dx, dh0, dwi, dwh, dbi, dbh)
+                       dx, dh0, dwi, dwh, dbi, dbh)
         pool.give(dgx, dgh)
         return dx, dwi, dwh, dbi, dbh, dh0
 
