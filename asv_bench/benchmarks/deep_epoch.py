@@ -6,7 +6,7 @@ both sides do exactly the epoch's forward, backward and Adam steps.
 
 import numpy as np
 
-from .peers import _torch
+from .peers import _torch, _torch_train
 
 N_IMAGES = 2048
 
@@ -18,16 +18,11 @@ def _images(seed=0):
     return X, y
 
 
-def _torch_epoch(torch, model, X, y, batch_size):
-    """One shuffled pass of Adam (lr 1e-3) on cross-entropy, as the nanoml learners do."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    order = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(0))
-    for start in range(0, X.shape[0], batch_size):
-        batch = order[start:start + batch_size]
-        loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+def _torch_cnn(torch):
+    """The tutorial's CNN in PyTorch, with PyTorch's default initialisation."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(32 * 13 * 13, 10))
 
 
 class _Epoch:
@@ -60,7 +55,7 @@ class _Epoch:
     def time_torch(self):
         torch = self.torch
         torch.manual_seed(0)
-        _torch_epoch(torch, self._torch_model(torch), self.X_torch, self.y_torch, self.batch_size)
+        _torch_train(torch, self._torch_model(torch), self.X_torch, self.y_torch, self.batch_size)
 
 
 class CNNEpoch(_Epoch):
@@ -75,9 +70,7 @@ class CNNEpoch(_Epoch):
                    input_shape=(1, 28, 28))
 
     def _torch_model(self, torch):
-        nn = torch.nn
-        return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                             nn.Linear(32 * 13 * 13, 10))
+        return _torch_cnn(torch)
 
 
 class RowLSTMEpoch(_Epoch):

@@ -17,6 +17,20 @@ def _torch():
     return torch
 
 
+def _torch_train(torch, model, X, y, batch_size, epochs=1, seed=0):
+    """Shuffled passes of Adam (lr 1e-3) on cross-entropy, as the nanoml learners train."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    shuffle = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        order = torch.randperm(X.shape[0], generator=shuffle)
+        for start in range(0, X.shape[0], batch_size):
+            batch = order[start:start + batch_size]
+            loss = torch.nn.functional.cross_entropy(model(X[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
 def _sklearn(module):
     """A scikit-learn module, e.g. _sklearn("linear_model"); NotImplementedError skips."""
     try:
