@@ -45,7 +45,7 @@ def conv2d_max_pool_relu(x, weight, bias=None, pool=2):
             k.conv2d_max_pool_relu_backward_input(w, out, idx, g, gx)
         if weight.requires_grad or (bias is not None and bias.requires_grad):
             gw, gb = xp.empty_like(w), xp.empty_like(b)
-            k.conv2d_max_pool_relu_backward_weight(data, out, idx, g, gw, gb)
+            k.conv2d_max_pool_relu_backward_weight(data, out, idx, g, PH, PW, gw, gb)
         return gx, gw, gb
 
     return apply(out, (x, weight, bias), backward)

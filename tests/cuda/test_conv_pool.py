@@ -33,8 +33,8 @@ def test_fused_conv_pool_relu_and_its_gradients(dtype, shape):
 
     g = rng.standard_normal(out.shape).astype(dtype)
     grad_w, grad_b = np.full_like(w, np.nan), np.full_like(b, np.nan)
-    host, device = both("conv2d_max_pool_relu_backward_weight", [x, out, idx, g, grad_w, grad_b],
-                        [4, 5])
+    host, device = both("conv2d_max_pool_relu_backward_weight",
+                        [x, out, idx, g, PH, PW, grad_w, grad_b], [6, 7])
     for c, d in zip(host, device, strict=True):
         np.testing.assert_allclose(d, c, **tol(dtype))
 

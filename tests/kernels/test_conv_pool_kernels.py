@@ -67,11 +67,11 @@ def forward(x, w, b, PH, PW, kernel=cpu.conv2d_max_pool_relu_forward):
     return out, idx
 
 
-def backward(x, w, out, idx, g, kernels=(cpu.conv2d_max_pool_relu_backward_weight,
-                                         cpu.conv2d_max_pool_relu_backward_input)):
+def backward(x, w, out, idx, g, PH, PW, kernels=(cpu.conv2d_max_pool_relu_backward_weight,
+                                                 cpu.conv2d_max_pool_relu_backward_input)):
     gx, gw, gb = np.full_like(x, np.nan), np.full_like(w, np.nan), np.full(w.shape[0], np.nan,
                                                                             x.dtype)
-    kernels[0](x, out, idx, g, gw, gb)
+    kernels[0](x, out, idx, g, PH, PW, gw, gb)
     kernels[1](w, out, idx, g, gx)
     return gx, gw, gb
 
@@ -92,7 +92,7 @@ def test_forward_and_gradients_match_the_reference(dtype, shape):
     assert 0 < np.count_nonzero(out) < out.size  # both live and dead outputs are covered
 
     g = rng.standard_normal(out.shape).astype(dtype)
-    for ours, theirs in zip(backward(x, w, out, idx, g), reference_grads(x, w, out, idx, g),
+    for ours, theirs in zip(backward(x, w, out, idx, g, PH, PW), reference_grads(x, w, out, idx, g),
                             strict=True):
         np.testing.assert_allclose(ours, theirs, **tol(dtype))
 
@@ -111,7 +111,7 @@ def test_ties_go_to_the_first_maximum_and_zero_passes_no_gradient(shape):
     np.testing.assert_array_equal(idx, ref_idx)
     assert np.any(out == 0) and np.any(out > 0)
     g = np.ones(out.shape)
-    for ours, theirs in zip(backward(x, w, out, idx, g), reference_grads(x, w, out, idx, g),
+    for ours, theirs in zip(backward(x, w, out, idx, g, PH, PW), reference_grads(x, w, out, idx, g),
                             strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
@@ -124,12 +124,12 @@ def test_nan_wins_its_window_and_passes_no_gradient():
     assert np.isnan(out[0, 0, 0, 1]) and idx[0, 0, 0, 1] == 1 * 5 + 3
     assert np.isnan(out[0, 0, 1, 1]) and idx[0, 0, 1, 1] == 2 * 5 + 3
     assert np.count_nonzero(np.isnan(out)) == 2
-    gx, gw, gb = backward(x, w, out, idx, np.ones(out.shape))
+    gx, gw, gb = backward(x, w, out, idx, np.ones(out.shape), 2, 2)
     np.testing.assert_array_equal(gb, [0.0])
     np.testing.assert_array_equal(gx, np.zeros_like(x))
 
 
-@pytest.mark.parametrize("shape", [SHAPES[1], SHAPES[2]])
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[2]])
 def test_parallel_kernels_match_their_serial_run(shape):
     N, C, H, W, M, KH, KW, PH, PW = shape
     rng = np.random.default_rng(2)
@@ -142,8 +142,8 @@ def test_parallel_kernels_match_their_serial_run(shape):
     g = rng.standard_normal(out.shape)
     serial_kernels = (serial(cpu.conv2d_max_pool_relu_backward_weight),
                       serial(cpu.conv2d_max_pool_relu_backward_input))
-    for ours, theirs in zip(backward(x, w, out, idx, g),
-                            backward(x, w, out, idx, g, serial_kernels), strict=True):
+    for ours, theirs in zip(backward(x, w, out, idx, g, PH, PW),
+                            backward(x, w, out, idx, g, PH, PW, serial_kernels), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-13, atol=1e-14)
 
 
@@ -155,5 +155,5 @@ def test_nan_wins_in_the_channel_vectorised_route():
     ref_out, _ = reference(x, w, b, 2, 2)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref_out))
     assert np.isnan(out).any()
-    gx, gw, gb = backward(x, w, out, idx, np.ones(out.shape, np.float32))
+    gx, gw, gb = backward(x, w, out, idx, np.ones(out.shape, np.float32), 2, 2)
     np.testing.assert_array_equal(gb, np.zeros(17, np.float32))

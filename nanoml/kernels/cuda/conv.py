@@ -360,9 +360,10 @@ def conv2d_max_pool_relu_backward_weight_kernel(x, out, idx, grad_out, grad_w, g
     _store_block_sum(buf, acc, is_weight, grad_w, grad_b, o, c, kh, kw)
 
 
-def conv2d_max_pool_relu_backward_weight(x, out, idx, grad_out, grad_w, grad_b):
+def conv2d_max_pool_relu_backward_weight(x, out, idx, grad_out, PH, PW, grad_w, grad_b):
     """Weight and bias gradients of `conv2d_max_pool_relu_forward` (overwritten) from the
-    pooled output gradient `grad_out`, through the argmax offsets `idx`."""
+    pooled output gradient `grad_out`, through the argmax offsets `idx` (which make the
+    pool PH x PW, needed by the CPU twin's fast route, redundant here)."""
     N, M, QH, QW = grad_out.shape
     threads = reduce_threads(N * QH * QW)
     conv2d_max_pool_relu_backward_weight_kernel[grad_w.size + M, threads](
