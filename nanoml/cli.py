@@ -1,5 +1,6 @@
 """The ``nanoml`` command line: list, inspect and run the learners plugins provide."""
 
+import contextlib
 import datetime
 import json
 import os
@@ -146,6 +147,26 @@ def _check_task(cls, data):
         )
 
 
+@contextlib.contextmanager
+def _run_folder(path):
+    """Make the run folder `path` (and missing parents); if the run fails before writing
+    anything there, remove again what was made, so that a mistake leaves no empty folders."""
+    made = []
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        made.append(probe)
+        probe = os.path.dirname(probe)
+    os.makedirs(path, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in made:  # innermost first
+            if os.listdir(folder):
+                break
+            os.rmdir(folder)
+        raise
+
+
 @cli.command("run")
 @click.argument("learner")
 @click.option("--dataset", help="Dataset to train on (default: the learner's own).")
@@ -191,12 +212,11 @@ def run(
     model = cls(**params)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = out or os.path.join("runs", f"{cls.name}-{stamp}")
-    os.makedirs(folder, exist_ok=True)
-    model.run_folder = folder
-
-    started = time.perf_counter()
-    model.fit(data.X_train, data.y_train)
-    fit_seconds = time.perf_counter() - started
+    with _run_folder(folder):
+        model.run_folder = folder
+        started = time.perf_counter()
+        model.fit(data.X_train, data.y_train)
+        fit_seconds = time.perf_counter() - started
     results = model.evaluate(data.X_test, data.y_test)
     model.save(os.path.join(folder, "model.npz"))
     figures = model.write_artifacts(folder, data)

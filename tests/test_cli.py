@@ -94,3 +94,16 @@ def test_user_mistakes_print_one_line_and_exit_2(args, fragment, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     assert fragment in lines[0]
     assert not (tmp_path / "model.npz").exists()
+
+
+def test_a_run_stopped_by_a_mistake_leaves_no_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = ["run", "linear-regression", "--set", "solver=magic"]  # caught inside fit
+    assert CliRunner().invoke(cli, bad).exit_code == 2
+    assert not (tmp_path / "runs").exists()
+    out = tmp_path / "a" / "b"
+    assert CliRunner().invoke(cli, [*bad, "--out", str(out)]).exit_code == 2
+    assert not (tmp_path / "a").exists()
+    out.mkdir(parents=True)  # a folder the user made stays
+    assert CliRunner().invoke(cli, [*bad, "--out", str(out)]).exit_code == 2
+    assert out.is_dir()
