@@ -130,17 +130,16 @@ class Module:
         """Move every parameter and buffer to `device` ("cpu" or "cuda") in place; returns
         self. Parameters stay the same objects, so references to them stay valid; their
         gradients are dropped. Create the optimizer after moving the model."""
-        move = cuda_arrays.to_device if check_device(device) == "cuda" else cuda_arrays.to_host
-        on_device = device == "cuda"
+        on_device = check_device(device) == "cuda"
+        move = cuda_arrays.to_device if on_device else cuda_arrays.to_host
         for param in self.parameters():
             if cuda_arrays.is_device_array(param.data) != on_device:
                 param.data = move(param.data)
                 param.grad = None
         for module in self.modules():
-            for name, buf in module._buffers.items():
+            for name, buf in list(module._buffers.items()):
                 if cuda_arrays.is_device_array(buf) != on_device:
-                    module._buffers[name] = moved = move(buf)
-                    object.__setattr__(module, name, moved)
+                    module.register_buffer(name, move(buf))
         return self
 
     # -- saving --------------------------------------------------------------------------

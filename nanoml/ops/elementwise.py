@@ -154,6 +154,7 @@ def pow(a, b):
     if isinstance(a, Tensor) and on_cuda(a) and isinstance(b, (int, float)) and b == 2:
         return mul(a, a)
     if isinstance(b, (int, float)) and isinstance(a, Tensor):
+        host_only(a, "pow")
         x = a.data
 
         def backward_scalar(g):

@@ -137,6 +137,8 @@ def test_op_without_a_cuda_kernel_says_so():
     on = Tensor([1.0, 2.0]).to("cuda")
     with pytest.raises(DeviceError, match=r"pow is not implemented on the cuda device"):
         on ** Tensor([1.0, 2.0]).to("cuda")
+    with pytest.raises(DeviceError, match=r"pow is not implemented on the cuda device"):
+        on ** 3
     with pytest.raises(DeviceError, match=r"softmax is not implemented on the cuda device"):
         F.softmax(on)
 
@@ -205,6 +207,15 @@ def test_module_to_keeps_parameters_and_state_dict_is_on_the_host():
     layer.load_state_dict({"weight": np.ones((2, 3)), "bias": np.zeros(2)})
     assert weight.device == "cuda"
     np.testing.assert_array_equal(layer.to("cpu").weight.numpy(), np.ones((2, 3)))
+
+
+def test_module_to_reads_the_device_name_as_tensor_to_does():
+    norm = nn.BatchNorm1d(2)
+    norm.to("CUDA")
+    assert norm.weight.device == "cuda"
+    assert not isinstance(norm.running_mean, np.ndarray)
+    norm.to("Cpu")
+    assert norm.weight.device == "cpu" and isinstance(norm.running_mean, np.ndarray)
 
 
 @pytest.mark.parametrize("make", [
