@@ -11,8 +11,8 @@ from scipy.special import expit
 from nanoml import cuda_arrays
 from nanoml.errors import InputError
 from nanoml.kernels import cpu
-from nanoml.ops.elementwise import exp, relu
-from nanoml.ops.placement import host_only, on_cuda
+from nanoml.ops.elementwise import constant_like, exp, relu
+from nanoml.ops.placement import host_only, on_cuda, same_device
 from nanoml.tensor import Tensor, apply
 
 
@@ -20,9 +20,8 @@ def _target(target, pred, name="target"):
     """`target` as a Tensor of `pred`'s dtype, shape and device (a constant unless it is a
     Tensor)."""
     if not isinstance(target, Tensor):
-        target = Tensor(target, dtype=pred.data.dtype)
-        if on_cuda(pred) and not on_cuda(target):
-            target = target.to("cuda")
+        target = constant_like(target, pred)
+    same_device(name, pred, target)
     if target.shape != pred.shape:
         raise InputError(
             f"{name} has shape {target.shape} but the predictions have shape {pred.shape}"
@@ -45,7 +44,8 @@ def _labels(labels, n, n_classes):
     """Integer class labels as a C-contiguous int64 array of length n, each in [0, n_classes).
 
     Labels already on the device (int64, shape (n,)) are taken as they are: whoever put
-    them there checked their range once (`nanoml.train` does), instead of once per batch.
+    them there checked their range once (as `nanoml.validation.encode_labels` does for the
+    deep learners before training), instead of once per batch.
     """
     if isinstance(labels, Tensor):
         labels = labels.data
@@ -54,7 +54,7 @@ def _labels(labels, n, n_classes):
             raise InputError(f"labels on the device must be int64 of shape ({n},), got "
                              f"{labels.dtype} of shape {tuple(labels.shape)}")
         return labels
-    labels = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+    labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         if labels.dtype.kind == "f" and np.all(labels == np.round(labels)):
             labels = labels.astype(np.int64)
@@ -163,8 +163,8 @@ def kl_divergence(mu, logvar):
 
 def hinge(scores, target):
     """Binary hinge loss mean(max(0, 1 - y * s)) with targets y in {-1, +1}."""
-    target = _target(target, scores)
     host_only(scores, "hinge")
+    target = _target(target, scores)
     if not np.all(np.abs(target.data) == 1):
         raise InputError("hinge targets must be -1 or +1")
     return relu(1 - target * scores).mean()

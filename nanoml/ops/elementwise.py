@@ -14,7 +14,7 @@ from nanoml.ops.placement import host_only, on_cuda, same_device
 from nanoml.tensor import Tensor, apply
 
 
-def _const(value, like):
+def constant_like(value, like):
     """A non-Tensor operand as a constant Tensor of `like`'s dtype and device (no gradient
     flows to it)."""
     host = Tensor(value, dtype=like.data.dtype)
@@ -29,9 +29,9 @@ def _operands(a, b):
     """Both operands as Tensors on one device; a constant takes the dtype and device of the
     Tensor beside it."""
     if not isinstance(a, Tensor):
-        a = _const(a, b)
+        a = constant_like(a, b)
     if not isinstance(b, Tensor):
-        b = _const(b, a)
+        b = constant_like(b, a)
     if type(a.data) is not type(b.data):
         same_device("an arithmetic op", a, b)
     return a, b
@@ -178,7 +178,7 @@ def pow(a, b):
 
 def rpow(a, b):
     """b ** a (the reflected form of `pow`)."""
-    return pow(b, a) if isinstance(b, Tensor) else pow(_const(b, a), a)
+    return pow(b, a) if isinstance(b, Tensor) else pow(constant_like(b, a), a)
 
 
 def neg(a):

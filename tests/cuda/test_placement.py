@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nanoml.functional as F
-from nanoml import nn, optim
+from nanoml import losses, nn, optim
 from nanoml.errors import DeviceError, InputError
 from nanoml.tensor import Tensor
 
@@ -148,6 +148,8 @@ def test_operands_on_two_devices():
         Tensor([1.0, 2.0]).to("cuda") + Tensor([1.0, 2.0])
     with pytest.raises(DeviceError, match="different devices"):
         F.linear(Tensor(np.ones((1, 2))), Tensor(np.ones((3, 2))).to("cuda"))
+    with pytest.raises(DeviceError, match="different devices"):
+        losses.binary_cross_entropy(Tensor([0.5, -1.0]).to("cuda"), Tensor([1.0, 0.0]))
 
 
 def small_cnn(rng):
