@@ -116,7 +116,7 @@ def _flipped_transposed(w):
 
 def _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
     """Forward output and backward closure of the direct (stride 1) route; `k` and `xp`
-    are the kernels and allocator of the data's device (see `_backend`)."""
+    are the kernels and allocator of the data's device (see `nanoml.ops.placement.backend`)."""
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     if ph or pw:

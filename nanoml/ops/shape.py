@@ -25,7 +25,6 @@ def transpose(x, *axes):
     axes = axes or None
     inverse = None if axes is None else tuple(np.argsort(axes))
     if on_cuda(x):
-        inverse = tuple(np.argsort(axes)) if axes else None
         return apply(cuda_arrays.transpose(x.data, axes), (x,),
                      lambda g: (cuda_arrays.transpose(g, inverse),))
     return apply(x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))

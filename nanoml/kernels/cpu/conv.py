@@ -19,7 +19,8 @@ other sizes through the same code.
 
 Shapes: input (N, C, H, W), weight (M, C, KH, KW), bias (M,), output (N, M, OH, OW).
 All arrays are C-contiguous and of one float dtype (float32 or float64); max-pool indices are
-int32 offsets into each (H, W) input plane. The caller allocates outputs and scratch.
+int32 offsets into each (H, W) input plane. The caller allocates the outputs and the large
+scratch; a kernel allocates its own small per-thread buffers.
 
 Policy for every kernel: ``cache=True``; ``parallel=True`` with ``prange`` over batch, planes
 or output channels (each iteration writes its own slice, so no races); ``fastmath`` at most
@@ -373,10 +374,10 @@ def avg_pool2d_backward(grad_out, KH, KW, SH, SW, grad_x):
 # and 0.28 ms for max_pool2d_backward + conv2d_backward_weight_direct.
 #
 # Forward alternatives no faster than the channel-vectorised route (0.11 ms): the conv split
-# into the four pooling phases over 8
-# deinterleaved, column-shifted input planes at the output's pitch, so that one vectorised pass
-# per output plane writes it directly (its 9-long multiply-add chains are latency-bound like
-# these); two channels or two halves of a plane per pass were not vectorised (0.16-0.7 ms).
+# into the four pooling phases over 8 deinterleaved, column-shifted input planes at the
+# output's pitch, so that one vectorised pass per output plane writes it directly (its
+# 9-long multiply-add chains are latency-bound like these); two channels or two halves of a
+# plane per pass were not vectorised (0.16-0.7 ms).
 # Vectorised over pooled outputs instead, from the weight gradient's 16 patch planes, with the
 # nine products summed as a tree: 0.09 against 0.12 ms in one run, kept out as a second code
 # path for a fifth of the forward that would no longer round as the general route does.

@@ -411,7 +411,7 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     """
     B, T, _ = x.shape
     H = hs.shape[2]
-    direct = _zeros(B, H, x.dtype)  # the gradient reaching h_t through z * h_t
+    direct = _zeros(B, H, x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
     n_chunks = -(-B // ROWS)
     db_x = _zeros(n_chunks, 3 * H, x.dtype)
     db_h = _zeros(n_chunks, 3 * H, x.dtype)

@@ -9,8 +9,9 @@ each at the end. The GEMMs are the tiled kernel of `nanoml.kernels.cuda.matmul`.
 
 Arrays may be device arrays or host arrays; with host arrays every launch copies its
 arguments to the GPU and back, so device arrays are the way to run fast. As on the CPU, the
-caller allocates the outputs, the saved activations and the large scratch (the gate
-gradients of the backward functions); small per-call scratch is allocated on the device here.
+caller allocates the outputs, the saved activations and the gate gradients of the backward
+functions; time-major copies of the inputs, their projections and the per-step products
+are allocated here.
 """
 
 import math
