@@ -33,14 +33,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from nanoml.kernels.cpu.buffers import copy, zeros
 from nanoml.kernels.cpu.matmul import matmul
-
-
-@numba.njit(cache=True)
-def _copy(dst, src):
-    """``dst[:] = src`` for 1-D views as a plain loop (numba's slice assignment copies twice)."""
-    for i in range(dst.shape[0]):
-        dst[i] = src[i]
 
 
 @numba.njit(cache=True, parallel=True)
@@ -63,7 +57,7 @@ def pad2d(x, pad_h, pad_w, out):
                 dst[:] = 0
                 continue
             dst[:j0] = 0
-            _copy(dst[j0:j1], x[n, c, ih, j0 - pad_w : j1 - pad_w])
+            copy(dst[j0:j1], x[n, c, ih, j0 - pad_w : j1 - pad_w])
             dst[j1:] = 0
 
 
@@ -119,7 +113,7 @@ def conv2d_forward_direct(xp, w, b, out, acc):
         for o in range(M):
             _conv_plane(xp[n], w, b, o, a)
             for oh in range(OH):
-                _copy(out[n, o, oh], a[oh * Wp : oh * Wp + OW])
+                copy(out[n, o, oh], a[oh * Wp : oh * Wp + OW])
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
@@ -141,7 +135,7 @@ def conv2d_backward_weight_direct(xp, grad_out, grad_w, grad_b, gfull):
         bias_sum = zero
         for n in range(N):
             for oh in range(OH):
-                _copy(gf[oh * Wp : oh * Wp + OW], grad_out[n, o, oh])
+                copy(gf[oh * Wp : oh * Wp + OW], grad_out[n, o, oh])
             s = zero
             for p in range(L):
                 s += gf[p]
@@ -551,16 +545,13 @@ WEIGHT_GRAD_CHUNKS = 8
 def _pool_patches(xn, QH, QW, patches):
     """``patches[4 * a + c, i * QW + j] = xn[2 * i + a, 2 * j + c]``: the 4x4 input patch
     that the four 3x3 conv outputs of 2x2 pool window (i, j) read, one row per position in
-    the patch. Columns from QH * QW on are zeroed (padding for `_weight_taps_pool_3x3`)."""
-    Q = QH * QW
+    the patch. Columns from QH * QW on are left as they are."""
     for a in range(4):
         for c in range(4):
             row = patches[4 * a + c]
             for i in range(QH):
                 for j in range(QW):
                     row[i * QW + j] = xn[2 * i + a, 2 * j + c]
-            for q in range(Q, row.size):
-                row[q] = 0
 
 
 @numba.njit(cache=True, fastmath={"contract", "reassoc"})
@@ -622,13 +613,13 @@ def conv2d_max_pool_relu_backward_weight(x, out, idx, grad_out, PH, PW, grad_w, 
         # slices added in order: the result does not depend on the number of threads.
         Q = QH * QW
         QP = (Q + 15) // 16 * 16
-        parts = np.zeros((WEIGHT_GRAD_CHUNKS, M, 10), x.dtype)
+        parts = zeros((WEIGHT_GRAD_CHUNKS, M, 10), x.dtype)
         first = np.empty(Q, np.int32)  # offset of each window's first conv output
         for i in range(QH):
             for j in range(QW):
                 first[i * QW + j] = 2 * (i * W + j)
         for t in prange(WEIGHT_GRAD_CHUNKS):
-            patches = np.empty((16, QP), x.dtype)
+            patches = np.zeros((16, QP), x.dtype)  # the padding stays 0 (0 * garbage may be NaN)
             g = np.zeros(QP, x.dtype)
             rel = np.zeros(QP, np.int32)
             for n in range(t * N // WEIGHT_GRAD_CHUNKS, (t + 1) * N // WEIGHT_GRAD_CHUNKS):

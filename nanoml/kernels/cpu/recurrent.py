@@ -33,6 +33,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
+from nanoml.kernels.cpu.buffers import copy, zeros
 from nanoml.kernels.cpu.gemm import ROWS, matmul, matmul_rows
 
 _JIT = {"cache": True, "error_model": "numpy"}
@@ -109,18 +110,6 @@ def _accumulate(total, a):
 
 
 @numba.njit(**_JIT)
-def _copy(dst, src):
-    for j in range(dst.size):
-        dst[j] = src[j]
-
-
-@numba.njit(**_JIT)
-def _zeros(rows, cols, dtype):
-    # Outside the parallel kernels: there numpy calls become parallel regions of their own.
-    return np.zeros((rows, cols), dtype)
-
-
-@numba.njit(**_JIT)
 def _prepare(w_ih, w_hh, b_ih, b_hh):
     """w_ih.T and w_hh.T made contiguous for `matmul`, and the summed bias."""
     return np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih + b_hh
@@ -130,14 +119,14 @@ def _prepare(w_ih, w_hh, b_ih, b_hh):
 def _set_first(states, first):
     """``states[0] = first`` for a (T+1, B, H) stack of states."""
     for b in range(first.shape[0]):
-        _copy(states[0, b], first[b])
+        copy(states[0, b], first[b])
 
 
 @numba.njit(**_JIT)
 def _finish(states, final):
     """``final = states[-1]`` for a (T+1, B, H) stack of states."""
     for b in range(final.shape[0]):
-        _copy(final[b], states[-1, b])
+        copy(final[b], states[-1, b])
 
 
 @numba.njit(**_JIT)
@@ -147,7 +136,7 @@ def _time_major(x):
     x_tm = np.empty((T, B, n_in), x.dtype)
     for t in range(T):
         for b in range(B):
-            _copy(x_tm[t, b], x[b, t])
+            copy(x_tm[t, b], x[b, t])
     return x_tm
 
 
@@ -202,7 +191,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
             matmul(hs[t, b0:b1], w_hh_t, rec)
             for b in range(b0, b1):
                 _tanh_add(hs[t + 1, b], rec[b - b0], bias)
-                _copy(out[b, t], hs[t + 1, b])
+                copy(out[b, t], hs[t + 1, b])
     _finish(hs, h_n)
 
 
@@ -222,12 +211,12 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
     B, T, _ = x.shape
     H = hs.shape[2]
     n_chunks = -(-B // ROWS)
-    db = _zeros(n_chunks, H, x.dtype)
+    db = zeros((n_chunks, H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         dh = dh0[b0:b1]  # the gradient reaching h_t; h0's in the end
         for b in range(b0, b1):
-            _copy(dh0[b], dh_n[b])
+            copy(dh0[b], dh_n[b])
         for t in range(T - 1, -1, -1):
             for b in range(b0, b1):
                 _rnn_cell_backward(dpre[t, b], dh0[b], dout[b, t], hs[t + 1, b])
@@ -275,7 +264,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
                 _tanh_add(g[2 * H:3 * H], r[2 * H:3 * H], bias[2 * H:3 * H])
                 _sigmoid_add(g[3 * H:], r[3 * H:], bias[3 * H:])
                 _lstm_cell(g, cs[t, b], cs[t + 1, b], hs[t + 1, b])
-                _copy(out[b, t], hs[t + 1, b])
+                copy(out[b, t], hs[t + 1, b])
     _finish(hs, h_n)
     _finish(cs, c_n)
 
@@ -318,13 +307,13 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
     B, T, _ = x.shape
     H = hs.shape[2]
     n_chunks = -(-B // ROWS)
-    db = _zeros(n_chunks, 4 * H, x.dtype)
+    db = zeros((n_chunks, 4 * H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         dh = dh0[b0:b1]  # the gradients reaching h_t and c_t; h0's and c0's in the end
         for b in range(b0, b1):
-            _copy(dh0[b], dh_n[b])
-            _copy(dc0[b], dc_n[b])
+            copy(dh0[b], dh_n[b])
+            copy(dc0[b], dc_n[b])
         for t in range(T - 1, -1, -1):
             for b in range(b0, b1):
                 _accumulate(dh0[b], dout[b, t])
@@ -375,7 +364,7 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs, gates, hn):
                 _sigmoid_add(g[:2 * H], r[:2 * H], bias[:2 * H])
                 _gru_cell(g, r[2 * H:], b_ih[2 * H:], b_hh[2 * H:], hn[t, b], hs[t, b],
                           hs[t + 1, b])
-                _copy(out[b, t], hs[t + 1, b])
+                copy(out[b, t], hs[t + 1, b])
     _finish(hs, h_n)
 
 
@@ -394,7 +383,7 @@ def _gru_cell_backward(dgx, dgh, direct, dh, gates, hn, h_prev):
     for j in range(H):
         dr[j] = dn[j] * hn[j] * r[j] * (1 - r[j])
         direct[j] = dh[j] * z[j]
-    _copy(dgh[:2 * H], dgx[:2 * H])
+    copy(dgh[:2 * H], dgx[:2 * H])
     dhn = dgh[2 * H:]
     for j in range(H):
         dhn[j] = dn[j] * r[j]
@@ -411,15 +400,15 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     """
     B, T, _ = x.shape
     H = hs.shape[2]
-    direct = _zeros(B, H, x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
+    direct = zeros((B, H), x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
     n_chunks = -(-B // ROWS)
-    db_x = _zeros(n_chunks, 3 * H, x.dtype)
-    db_h = _zeros(n_chunks, 3 * H, x.dtype)
+    db_x = zeros((n_chunks, 3 * H), x.dtype)
+    db_h = zeros((n_chunks, 3 * H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         dh = dh0[b0:b1]  # the gradient reaching h_t through W_hh (and finally h0's)
         for b in range(b0, b1):
-            _copy(dh0[b], dh_n[b])
+            copy(dh0[b], dh_n[b])
         for t in range(T - 1, -1, -1):
             for b in range(b0, b1):
                 _accumulate(dh0[b], direct[b])
