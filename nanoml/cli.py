@@ -217,24 +217,24 @@ def run(
         started = time.perf_counter()
         model.fit(data.X_train, data.y_train)
         fit_seconds = time.perf_counter() - started
-    results = model.evaluate(data.X_test, data.y_test)
-    model.save(os.path.join(folder, "model.npz"))
-    figures = model.write_artifacts(folder, data)
-    history = getattr(model, "history_", None)
-    write_json(
-        os.path.join(folder, "metrics.json"),
-        {"test": results, "fit_seconds": fit_seconds, "history": history or {}},
-    )
-    write_json(
-        os.path.join(folder, "config.json"),
-        {
-            "learner": cls.name,
-            "params": model.get_params(),
-            "dataset": dataset,
-            "seed": seed,
-            "nanoml_version": nanoml.__version__,
-        },
-    )
+        results = model.evaluate(data.X_test, data.y_test)
+        model.save(os.path.join(folder, "model.npz"))
+        figures = model.write_artifacts(folder, data)
+        history = getattr(model, "history_", None)
+        write_json(
+            os.path.join(folder, "metrics.json"),
+            {"test": results, "fit_seconds": fit_seconds, "history": history or {}},
+        )
+        write_json(
+            os.path.join(folder, "config.json"),
+            {
+                "learner": cls.name,
+                "params": model.get_params(),
+                "dataset": dataset,
+                "seed": seed,
+                "nanoml_version": nanoml.__version__,
+            },
+        )
     summary = {
         "learner": cls.name,
         "dataset": dataset,
