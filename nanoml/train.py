@@ -102,7 +102,7 @@ class _Meter:
 
 
 def _correct(logits, y):
-    return int(np.sum(np.argmax(logits.cpu().data, axis=1) == y))
+    return int(np.sum(np.argmax(logits.detach().cpu().data, axis=1) == y))
 
 
 def _batch(X, y, rows):
