@@ -39,9 +39,10 @@ def timings(path):
     out = {}
     for name, row in data["results"].items():
         values = dict(zip(columns, row, strict=False))  # older files have fewer columns
+        if values["result"] is None:  # the benchmark failed or was skipped as a whole
+            continue
         grid = list(itertools.product(*(values.get("params") or [])))
-        results = values["result"] or []
-        out[name] = {p: r for p, r in zip(grid, results, strict=True) if r is not None}
+        out[name] = {p: r for p, r in zip(grid, values["result"], strict=True) if r is not None}
     return out
 
 

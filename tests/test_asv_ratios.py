@@ -22,6 +22,7 @@ def test_ratio_table_pairs_siblings_per_parameter(tmp_path):
         "conv.Conv.time_nanoml_backward": [[0.003], [], "v", 0, 1.0],
         "conv.Conv.time_torch_backward": [[0.006], [], "v", 0, 1.0],
         "conv.Conv.time_torch_forward": [[0.001], [], "v", 0, 1.0],
+        "conv.Conv.time_nanoml_forward": [None, [], "v", 0, 1.0],  # failed: no results
     }
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"result_columns": columns, "results": results}))
