@@ -88,9 +88,9 @@ def test_in_place_and_float64():
     np.testing.assert_allclose(d_a.copy_to_host(), a + b, rtol=1e-15)
 
 
-def test_zero_and_host_arrays():
+def test_fill_with_zero_and_host_arrays():
     out = np.full((4, 5), np.nan, np.float32)
-    gpu.zero(out)
+    gpu.fill(out, 0)
     assert not out.any()
 
 

@@ -58,7 +58,6 @@ from nanoml.kernels.cuda.elementwise import (  # noqa: F401
     sub,
     tanh,
     tanh_backward,
-    zero,
 )
 from nanoml.kernels.cuda.losses import softmax_xent_backward, softmax_xent_forward  # noqa: F401
 from nanoml.kernels.cuda.matmul import matmul, matmul_nt, matmul_tn  # noqa: F401

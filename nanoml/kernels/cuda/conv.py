@@ -19,7 +19,8 @@ same for both devices, and are not used: the GPU versions need none.
 
 from numba import cuda
 
-from nanoml.kernels.cuda.elementwise import DEVICE, JIT, zero
+from nanoml.kernels.cuda.arrays import fill
+from nanoml.kernels.cuda.elementwise import DEVICE, JIT
 from nanoml.kernels.cuda.launch import REDUCE_THREADS, launch_1d, reduce_threads
 from nanoml.kernels.cuda.matmul import matmul
 from nanoml.kernels.cuda.reduce import block_sum
@@ -233,7 +234,7 @@ def max_pool2d_scatter_kernel(grad_out, idx, grad_x):
 def max_pool2d_backward(grad_out, idx, grad_x):
     """Route each output gradient to its window's argmax (summing where windows overlap)."""
     N, C, H, W = grad_x.shape
-    zero(grad_x)
+    fill(grad_x, 0)
     planes, P = N * C, grad_out.shape[2] * grad_out.shape[3]
     launch_1d(max_pool2d_scatter_kernel, grad_out.size, grad_out.reshape(planes, P),
               idx.reshape(planes, P), grad_x.reshape(planes, H * W))
@@ -392,6 +393,6 @@ def conv2d_max_pool_relu_backward_input_kernel(w, out, idx, grad_out, grad_x):
 def conv2d_max_pool_relu_backward_input(w, out, idx, grad_out, grad_x):
     """Input gradient of `conv2d_max_pool_relu_forward` (overwritten): each live pooled
     output's gradient spread over the receptive field of its argmax."""
-    zero(grad_x)
+    fill(grad_x, 0)
     launch_1d(conv2d_max_pool_relu_backward_input_kernel, out.size, w, out, idx, grad_out,
               grad_x)

@@ -145,14 +145,6 @@ def unary_kernel(x, out, op):
         out[i] = _unary_op(op, x[i])
 
 
-@cuda.jit(**JIT)
-def zero_kernel(out):
-    """``out[i] = 0`` over a flat array."""
-    i = cuda.grid(1)
-    if i < out.shape[0]:
-        out[i] = out.dtype.type(0)
-
-
 @functools.lru_cache(maxsize=256)
 def _geometry(out_shape, a_shape, b_shape):
     """Device table of the output shape and both operands' broadcast element strides."""
@@ -243,8 +235,3 @@ sqrt = _launcher(_SQRT, "sqrt", "``out = sqrt(x)``: NaN below 0, as NumPy.", una
 # NumPy's name: ``abs`` stays the builtin that the device code calls.
 absolute = _launcher(_ABS, "absolute", "``out = |x|``.", unary=True)
 sign = _launcher(_SIGN, "sign", "``out = np.sign(x)``: -1, 0 or 1 (NaN stays NaN).", unary=True)
-
-
-def zero(out):
-    """``out[...] = 0``."""
-    launch_1d(zero_kernel, out.size, flat(out))

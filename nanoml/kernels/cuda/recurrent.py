@@ -18,7 +18,8 @@ import math
 
 from numba import cuda
 
-from nanoml.kernels.cuda.elementwise import DEVICE, JIT, add, copy, sigmoid_scalar, zero
+from nanoml.kernels.cuda.arrays import fill
+from nanoml.kernels.cuda.elementwise import DEVICE, JIT, add, copy, sigmoid_scalar
 from nanoml.kernels.cuda.launch import launch_1d
 from nanoml.kernels.cuda.matmul import matmul, matmul_nt, matmul_tn
 from nanoml.kernels.cuda.reduce import col_sum
@@ -299,7 +300,7 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     dh = dh0  # the gradient reaching h_t through W_hh (and, plus `direct`, h0's in the end)
     direct = cuda.device_array((B, H), x.dtype)
     copy(dh_n, dh)
-    zero(direct)
+    fill(direct, 0)
     for t in range(T - 1, -1, -1):
         launch_1d(gru_step_backward_kernel, B * H, gates[t], hn[t], hs[t], dout, t, dh, direct,
                   dgx[t], dgh[t])
