@@ -12,20 +12,19 @@ import numpy as np
 
 from nanoml import cuda_arrays
 from nanoml.errors import DeviceError, InputError, ParameterError
-from nanoml.kernels import cpu
+from nanoml.ops.placement import backend
 from nanoml.validation import check_number
 
 
 def _zeros(size, like):
     """Flat zeros of `size` elements of `like`'s dtype, on `like`'s device."""
-    if cuda_arrays.is_device_array(like):
-        return cuda_arrays.zeros(size, like.dtype)
-    return np.zeros(size, dtype=like.dtype)
+    _, xp = backend(cuda_arrays.is_device_array(like))
+    return xp.zeros(size, like.dtype)
 
 
 def _kernels(array):
     """The kernels for `array`'s device."""
-    return cpu if isinstance(array, np.ndarray) else cuda_arrays.kernels()
+    return backend(cuda_arrays.is_device_array(array))[0]
 
 
 class Optimizer:

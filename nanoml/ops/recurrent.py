@@ -113,7 +113,7 @@ def _joint(outputs, parents, backward_fn):
 
 
 def _zeros_like(a):
-    return cuda_arrays.zeros_like(a) if cuda_arrays.is_device_array(a) else np.zeros_like(a)
+    return backend(cuda_arrays.is_device_array(a))[1].zeros_like(a)
 
 
 def _check(op, n_gates, x, w_ih, w_hh, b_ih, b_hh, states):
