@@ -12,7 +12,6 @@ Two effects dominate small-batch training on the CPU once the kernels are fast:
 
 import contextlib
 import ctypes
-import ctypes.util
 import functools
 
 from threadpoolctl import threadpool_limits
@@ -24,10 +23,8 @@ _M_MMAP_THRESHOLD = -3
 @functools.lru_cache(maxsize=1)
 def retain_freed_memory(mmap_threshold=32 << 20, trim_threshold=256 << 20):
     """Ask glibc to keep freed blocks for reuse; False where the C library is not glibc."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: no library search
     except (OSError, AttributeError, TypeError):
         return False
     return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
