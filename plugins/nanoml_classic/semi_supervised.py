@@ -13,8 +13,9 @@ from nanoml.validation import (
     check_targets,
     encode_labels,
 )
-from nanoml_classic.distances import row_norms_squared, squared_distances
+from nanoml_classic.distances import squared_distances
 from nanoml_classic.neighbors import nearest
+from nanoml_classic.svm import kernel_matrix
 
 
 class LabelSpreading(Learner):
@@ -131,8 +132,7 @@ class LabelSpreading(Learner):
             graph.setdiag(0.0)
             graph.eliminate_zeros()
             return graph
-        x_sq = row_norms_squared(X)
-        weights = np.exp(-self.gamma * squared_distances(X, X, x_sq, x_sq))
+        weights = kernel_matrix(X, X, "rbf", self.gamma)
         graph = -scipy.sparse.csgraph.laplacian(weights, normed=True)
         np.fill_diagonal(graph, 0.0)
         return graph
