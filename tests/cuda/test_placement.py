@@ -149,6 +149,8 @@ def test_operands_on_two_devices():
     with pytest.raises(DeviceError, match="different devices"):
         F.linear(Tensor(np.ones((1, 2))), Tensor(np.ones((3, 2))).to("cuda"))
     with pytest.raises(DeviceError, match="different devices"):
+        F.linear(Tensor(np.ones((1, 2))), Tensor(np.ones((3, 2))), Tensor(np.ones(3)).to("cuda"))
+    with pytest.raises(DeviceError, match="different devices"):
         losses.binary_cross_entropy(Tensor([0.5, -1.0]).to("cuda"), Tensor([1.0, 0.0]))
 
 
