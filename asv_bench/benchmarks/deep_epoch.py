@@ -31,7 +31,7 @@ class _Epoch:
     repeat = 3
     batch_size = None
 
-    def _learner(self, epochs):
+    def _learner(self):
         raise NotImplementedError
 
     def _torch_model(self, torch):
@@ -41,16 +41,16 @@ class _Epoch:
         torch = _torch()
         self.X, self.y = _images()
         # Load (or compile) the kernels outside the timed epoch.
-        self._learner(1).fit(self.X[:64], self.y[:64])
+        self._learner().fit(self.X[:64], self.y[:64])
         self.torch = torch
         self.X_torch = torch.from_numpy(self.X.reshape(-1, 1, 28, 28))
         self.y_torch = torch.from_numpy(self.y)
 
     def time_nanoml(self):
-        self._learner(1).fit(self.X, self.y)
+        self._learner().fit(self.X, self.y)
 
     def peakmem_nanoml(self):
-        self._learner(1).fit(self.X, self.y)
+        self._learner().fit(self.X, self.y)
 
     def time_torch(self):
         torch = self.torch
@@ -63,10 +63,10 @@ class CNNEpoch(_Epoch):
 
     batch_size = 32
 
-    def _learner(self, epochs):
+    def _learner(self):
         from nanoml_deep.cnn import CNN
 
-        return CNN(epochs=epochs, batch_size=self.batch_size, validation_fraction=0.0,
+        return CNN(epochs=1, batch_size=self.batch_size, validation_fraction=0.0,
                    input_shape=(1, 28, 28))
 
     def _torch_model(self, torch):
@@ -78,10 +78,10 @@ class RowLSTMEpoch(_Epoch):
 
     batch_size = 64
 
-    def _learner(self, epochs):
+    def _learner(self):
         from nanoml_deep.recurrent import LSTMClassifier
 
-        return LSTMClassifier(epochs=epochs, batch_size=self.batch_size,
+        return LSTMClassifier(epochs=1, batch_size=self.batch_size,
                               validation_fraction=0.0, input_shape=(1, 28, 28))
 
     def _torch_model(self, torch):
