@@ -151,7 +151,7 @@ def _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
 def _conv2d_gemm(k, xp, x, weight, bias, data, w, b, geometry, OH, OW):
     """Forward output and backward closure of the im2col route.
 
-    On the CPU the GEMMs run in `cpu.conv_matmul`: faster than the OpenBLAS NumPy ships on
+    On the CPU the GEMMs run in `cpu.matmul`: faster than the OpenBLAS NumPy ships on
     this hardware, and threaded by Numba like the other kernels (no second thread pool).
     """
     N, C, H, W = data.shape
@@ -162,7 +162,7 @@ def _conv2d_gemm(k, xp, x, weight, bias, data, w, b, geometry, OH, OW):
     cols = xp.empty((C * KH * KW, N * P), dtype)
     k.im2col(data, KH, KW, *geometry, cols)
     y = xp.empty((M, N * P), dtype)
-    k.conv_matmul(w2, cols, y)
+    k.matmul(w2, cols, y)
     # The product is (M, N, P); reordering it to NCHW and adding the bias is one pass.
     if xp is np:
         out = np.empty((N, M, OH, OW), dtype)
@@ -177,14 +177,14 @@ def _conv2d_gemm(k, xp, x, weight, bias, data, w, b, geometry, OH, OW):
         if x.requires_grad:
             gt = _permuted(g3, (1, 0, 2)).reshape(M, N * P)
             gcols = xp.empty_like(cols)
-            k.conv_matmul(_permuted(w2, (1, 0)), gt, gcols)
+            k.matmul(_permuted(w2, (1, 0)), gt, gcols)
             gx = xp.empty_like(data)
             k.col2im(gcols, KH, KW, *geometry, gx)
         if weight.requires_grad:
             # (C*KH*KW, M) = cols @ g as (N*P, M): the kernel wants unit-stride rows of b.
             g_rows = _permuted(g3, (0, 2, 1)).reshape(N * P, M)
             gw_t = xp.empty((C * KH * KW, M), dtype)
-            k.conv_matmul(cols, g_rows, gw_t)
+            k.matmul(cols, g_rows, gw_t)
             gw = _permuted(gw_t, (1, 0)).reshape(w.shape)
         if bias is not None and bias.requires_grad:
             gb = g3.sum(axis=(0, 2)) if xp is np else cuda_arrays.reduce_sum(g3, axis=(0, 2))

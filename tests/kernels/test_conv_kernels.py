@@ -182,15 +182,15 @@ def test_im2col_kernels_match_their_serial_run():
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the GEMM tiles are a Numba intrinsic")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, k, n", [(13, 7, 37), (64, 288, 50), (1, 3, 1), (5, 0, 7)])
-def test_conv_matmul(dtype, m, k, n):
+def test_matmul_at_im2col_shapes(dtype, m, k, n):
     rng = np.random.default_rng(8)
     a, b = rand(rng, (m, k), dtype), rand(rng, (k, n), dtype)
     for left in (a, np.ascontiguousarray(a.T).T):  # a transposed view works too
         c = np.full((m, n), np.nan, dtype)
-        cpu.conv_matmul(left, b, c)
+        cpu.matmul(left, b, c)
         np.testing.assert_allclose(c, a @ b, **tol(dtype))
         serial_c = np.full((m, n), np.nan, dtype)
-        serial(cpu.conv_matmul)(left, b, serial_c)
+        serial(cpu.matmul)(left, b, serial_c)
         np.testing.assert_array_equal(c, serial_c)
 
 

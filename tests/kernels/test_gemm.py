@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from nanoml.kernels.cpu import gemm
+from nanoml.kernels.cpu.matmul import matmul as threaded_matmul
 
 # (M, K, N): row counts hitting every tile height, partial column blocks, an empty inner
 # dimension, and the recurrent kernels' shapes.
@@ -14,7 +15,7 @@ SHAPES = [(1, 1, 1), (3, 5, 7), (8, 16, 32), (15, 3, 33), (17, 0, 5), (64, 128, 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("fn", [gemm.matmul, gemm.matmul_parallel])
+@pytest.mark.parametrize("fn", [gemm.matmul, threaded_matmul])
 def test_matmul_matches_numpy_and_writes_only_its_block(dtype, shape, transposed, fn):
     M, K, N = shape
     rng = np.random.default_rng(M * 100 + K)
@@ -38,6 +39,6 @@ def test_row_ranges_and_threads_give_the_serial_result_exactly():
     gemm.matmul(a, b, whole)
     for r0, r1 in [(0, 5), (5, 21), (21, 137)]:
         gemm.matmul_rows(a, b, pieces, r0, r1)
-    gemm.matmul_parallel(a, b, parallel)
+    threaded_matmul(a, b, parallel)
     np.testing.assert_array_equal(whole, pieces)
     np.testing.assert_array_equal(whole, parallel)

@@ -10,7 +10,7 @@ from nanoml.kernels import cache, cpu
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no dispatchers, so no caches")
 def test_cpu_kernels_use_the_package_locator():
-    for kernel in (cpu.adam_update, cpu.conv_matmul, cpu.matmul_nt):
+    for kernel in (cpu.adam_update, cpu.conv2d_max_pool_relu_forward, cpu.matmul_nt):
         locator = kernel._cache._impl.locator
         assert isinstance(locator, cache.KernelPackageLocator), kernel
         own, package = locator.get_source_stamp()

@@ -12,7 +12,6 @@ from nanoml.kernels.cpu.conv import (  # noqa: F401
     conv2d_max_pool_relu_backward_input,
     conv2d_max_pool_relu_backward_weight,
     conv2d_max_pool_relu_forward,
-    conv_matmul,
     im2col,
     max_pool2d_backward,
     max_pool2d_forward,

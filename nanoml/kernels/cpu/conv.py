@@ -9,8 +9,8 @@ Two convolution routes; the op picks one by shape (see `nanoml.ops.conv`):
   are unrolled so that all nine taps go in one pass. Padding is a zero-padded copy of the
   input made first (`pad2d`); the input gradient is the same kernel run on the padded
   output gradient with flipped, transposed weights.
-* im2col + GEMM for everything else: `im2col` / `col2im` and `conv_matmul`, a threaded
-  wrapper of `nanoml.kernels.cpu.gemm`'s register-tiled product.
+* im2col + GEMM for everything else: `im2col` / `col2im`, and Linear's threaded `matmul`
+  (`nanoml.kernels.cpu.matmul`, over `nanoml.kernels.cpu.gemm`'s register-tiled product).
 
 Pooling has no padding. Its windows are unrolled at compile time for the common sizes
 (2x2 stride 2, 3x3 stride 2, 3x3 stride 1): with the window a straight line of code LLVM
@@ -34,7 +34,6 @@ import numpy as np
 from numba import prange
 
 from nanoml.kernels.cpu.buffers import copy, zeros
-from nanoml.kernels.cpu.matmul import matmul
 
 
 @numba.njit(cache=True, parallel=True)
@@ -227,14 +226,6 @@ def col2im(cols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x):
                     dst = np.uint64(ih * W + lo * stride_w + kw - pad_w)
                     for j in range(hi - lo):
                         gx[dst + np.uint64(j) * step] += row[src + np.uint64(j)]
-
-
-@numba.njit(cache=True)
-def conv_matmul(a, b, c):
-    """``c = a @ b`` for the im2col route: `nanoml.kernels.cpu.matmul.matmul`, whose tiles
-    are faster than the OpenBLAS NumPy ships here. `b` and `c` need unit stride along their
-    rows, `a` may be a transposed view."""
-    matmul(a, b, c)
 
 
 @numba.njit(cache=True)

@@ -17,13 +17,13 @@ packing copies are needed. The inner dimension is cut into blocks of 512 so that
 Policy: ``cache=True`` (the cache is keyed by the host CPU, so the vector width chosen at
 compile time stays right); `matmul` and `matmul_rows` are serial, for callers that
 parallelise over their own work (disjoint row ranges) inside one ``prange``;
-`matmul_parallel` spreads bands of rows over the threads with ``prange``.
+`nanoml.kernels.cpu.matmul.matmul` spreads bands of rows over the threads.
 """
 
 import llvmlite.binding as llvm
 import numba
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -201,12 +201,3 @@ def matmul_rows(a, b, c, r0, r1):
 def matmul(a, b, c):
     """``c = a @ b`` on the calling thread."""
     matmul_rows(a, b, c, 0, a.shape[0])
-
-
-@numba.njit(parallel=True, **_JIT)
-def matmul_parallel(a, b, c):
-    """``c = a @ b`` with bands of rows spread over Numba's threads."""
-    M = a.shape[0]
-    band = 8 * ROWS
-    for k in prange((M + band - 1) // band):
-        matmul_rows(a, b, c, k * band, min(M, k * band + band))

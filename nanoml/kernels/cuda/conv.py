@@ -22,7 +22,6 @@ from numba import cuda
 from nanoml.kernels.cuda.arrays import fill
 from nanoml.kernels.cuda.elementwise import DEVICE, JIT
 from nanoml.kernels.cuda.launch import REDUCE_THREADS, launch_1d, reduce_threads
-from nanoml.kernels.cuda.matmul import matmul
 from nanoml.kernels.cuda.reduce import block_sum
 
 
@@ -286,11 +285,6 @@ def avg_pool2d_backward(grad_out, KH, KW, SH, SW, grad_x):
     """Spread each output gradient evenly over its window (summing where windows overlap)."""
     scale = grad_x.dtype.type(1.0 / (KH * KW))
     launch_1d(avg_pool2d_backward_kernel, grad_x.size, grad_out, KH, KW, SH, SW, scale, grad_x)
-
-
-def conv_matmul(a, b, c):
-    """``c = a @ b`` for the im2col route: on the device, the tiled shared-memory matmul."""
-    matmul(a, b, c)
 
 
 # The fused convolution + max pooling + ReLU: `idx` holds each window's argmax as the flat
