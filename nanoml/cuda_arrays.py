@@ -136,15 +136,7 @@ def reduce_sum(x, axis=None, keepdims=False):
     axes = reduced_axes(axis, len(x.shape))
     kept = tuple(1 if d in axes else n for d, n in enumerate(x.shape))
     out = empty(kept, x.dtype)
-    ndim = len(x.shape)
-    if x.size == 0:
-        kernels().fill(out, 0)
-    elif axes == tuple(range(ndim - len(axes), ndim)):
-        # Trailing axes (a full sum among them): a block per output element, reducing in a
-        # tree, where sum_to would leave each output's whole sum to one thread.
-        kernels().row_sum(x.reshape(out.size, x.size // out.size), out.reshape(out.size))
-    else:
-        kernels().sum_to(x, out)
+    _sum_into(x, out)
     if keepdims:
         return out
     return out.reshape(tuple(n for d, n in enumerate(x.shape) if d not in axes))
@@ -158,8 +150,25 @@ def unbroadcast(grad, shape):
     lead = len(grad.shape) - len(shape)
     padded = (1,) * lead + shape
     out = empty(padded, grad.dtype)
-    kernels().sum_to(grad, out)
+    _sum_into(grad, out)
     return out.reshape(shape)
+
+
+def _sum_into(x, out):
+    """``out`` (x's rank, 1 on the axes summed over) = the sum of `x` onto it.
+
+    When the summed axes are trailing (a full sum among them), a block per output element
+    reduces in a tree (`row_sum`), where `sum_to` would leave each output's whole sum to one
+    thread."""
+    if x.size == 0:
+        kernels().fill(out, 0)
+        return
+    shape, kept = tuple(x.shape), tuple(out.shape)
+    first = next((d for d in range(len(shape)) if kept[d] != shape[d]), len(shape))
+    if all(n == 1 for n in kept[first:]):
+        kernels().row_sum(x.reshape(out.size, x.size // out.size), out.reshape(out.size))
+    else:
+        kernels().sum_to(x, out)
 
 
 # -- views ---------------------------------------------------------------------------------
