@@ -127,8 +127,19 @@ def reduced_axes(axis, ndim):
     """The sorted non-negative axes a reduction over `axis` (None: all) covers."""
     if axis is None:
         return tuple(range(ndim))
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    return tuple(sorted(operator.index(a) % ndim for a in axes))
+    axes = [_axis(a, ndim) for a in (axis if isinstance(axis, tuple) else (axis,))]
+    if len(set(axes)) != len(axes):
+        raise ValueError("duplicate value in 'axis'")
+    return tuple(sorted(axes))
+
+
+def _axis(axis, ndim):
+    """`axis` as a non-negative axis of an `ndim`-dimensional array; AxisError, as NumPy
+    raises, when there is no such axis."""
+    axis = operator.index(axis)
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    return axis % ndim
 
 
 def reduce_sum(x, axis=None, keepdims=False):
@@ -243,7 +254,7 @@ def getitem_backward(grad, shape, index):
 def concatenate(arrays, axis):
     """(the arrays joined along `axis`, the basic index of each part in the result)."""
     first = tuple(arrays[0].shape)
-    axis = operator.index(axis) % len(first)
+    axis = _axis(axis, len(first))
     total = builtins.sum(a.shape[axis] for a in arrays)
     shape = first[:axis] + (total,) + first[axis + 1:]
     out = zeros(shape, arrays[0].dtype)

@@ -89,13 +89,13 @@ def concatenate(tensors, axis=0):
     tensors = tuple(tensors)
     if same_device("concatenate", *tensors):
         return _cuda_concatenate(tensors, axis)
-    sizes = [t.data.shape[axis] for t in tensors]
-    splits = np.cumsum(sizes)[:-1]
+    out = np.concatenate([t.data for t in tensors], axis=axis)  # NumPy checks the axis
+    splits = np.cumsum([t.data.shape[axis] for t in tensors])[:-1]
 
     def backward(g):
         return tuple(np.split(g, splits, axis=axis))
 
-    return apply(np.concatenate([t.data for t in tensors], axis=axis), tensors, backward)
+    return apply(out, tensors, backward)
 
 
 def _cuda_concatenate(tensors, axis):

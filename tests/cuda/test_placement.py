@@ -300,3 +300,15 @@ def test_cli_runs_on_cuda_and_the_model_loads_anywhere(tmp_path):
     assert model.device == "cuda"
     assert next(model.module_.parameters()).device == "cpu"  # loading moves nothing
     assert model.predict(np.ones((2, 4))).shape == (2,)
+
+
+def test_bad_axes_raise_as_numpy_does_on_the_cpu():
+    host = Tensor(np.ones((2, 3)))
+    on = host.to("cuda")
+    for tensor in (host, on):
+        with pytest.raises(np.exceptions.AxisError):
+            tensor.sum(axis=2)
+        with pytest.raises(ValueError, match="duplicate value in 'axis'"):
+            tensor.sum(axis=(1, -1))
+        with pytest.raises(np.exceptions.AxisError):
+            F.concatenate([tensor, tensor], axis=-3)
