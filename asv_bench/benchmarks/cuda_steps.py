@@ -16,8 +16,6 @@ from nanoml import nn, optim
 from nanoml.kernels import cuda as kernels
 from nanoml.tensor import Tensor
 
-from .deep_epoch import _torch_cnn
-
 BETAS, EPS = (0.9, 0.999), 1e-8
 
 
@@ -235,7 +233,10 @@ class CNNTrainStep(_Step):
         y = rng.integers(0, 10, 32)
         self.model = CudaCNN(weights, batch=32, image=28)
         self.x, self.y = cuda.to_device(x), cuda.to_device(y)
-        tmodel = _torch_cnn(torch).cuda()
+        tmodel = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+            torch.nn.Flatten(), torch.nn.Linear(5408, 10),
+        ).cuda()
         self.tstep = _torch_step(torch, tmodel, torch.from_numpy(x).cuda(),
                                  torch.from_numpy(y).cuda())
         self.sync = torch.cuda.synchronize
