@@ -1,11 +1,7 @@
 """The ``nanoml`` command line: list, inspect and run the learners plugins provide."""
 
-import contextlib
-import datetime
 import json
-import os
-import sys
-import time
+import re
 
 import click
 
@@ -20,12 +16,27 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+def _flag(argument):
+    """The command-line option for a library argument: lr -> --lr, data_dir -> --data-dir."""
+    return "--" + argument.replace("_", "-")
+
+
+def _in_cli_words(exc):
+    """A NanomlError's message, naming the option where the library names its argument."""
+    text = str(exc)
+    if exc.argument:
+        # the word itself, not a part of a path or of a longer name
+        text = re.sub(rf"(?<![\w/.-]){re.escape(exc.argument)}(?![\w/])", _flag(exc.argument),
+                      text)
+    return text
+
+
 class NanomlGroup(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except NanomlError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(_in_cli_words(exc)) from None
 
 
 def _echo_json(obj):
@@ -52,6 +63,10 @@ def list_learners(as_json):
         }
         for name, entry in plugin_set().learners.items()
     ]
+    refused = plugin_set().refused_learners
+    if refused:
+        click.echo(f"{len(refused)} learner(s) refused ({', '.join(refused)}): "
+                   "'nanoml plugins' says why", err=True)
     if as_json:
         _echo_json(rows)
         return
@@ -80,6 +95,8 @@ def list_plugins(as_json):
             click.echo(f"    failed to load: {r['error']}")
         else:
             click.echo(f"    hooks: {', '.join(r['hooks']) or '(none)'}")
+        for problem in r["problems"]:
+            click.echo(f"    refused: {problem}")
 
 
 @cli.command("info")
@@ -115,9 +132,11 @@ def datasets(as_json):
         _echo_json(rows)
         return
     width = max((len(r["name"]) for r in rows), default=4)
+    plugin_width = max((len(r["plugin"]) for r in rows), default=6)
     for r in rows:
         mark = "offline" if r["available"] else "missing"
-        click.echo(f"{r['name']:<{width}}  {mark:<7}  {r['description']}")
+        click.echo(f"{r['name']:<{width}}  {mark:<7}  {r['plugin']:<{plugin_width}}  "
+                   f"{r['description']}")
 
 
 def _run_params(cls, assignments, shortcuts):
@@ -132,39 +151,9 @@ def _run_params(cls, assignments, shortcuts):
         if key not in defaults:
             if key == "seed" or (key == "device" and value == "cpu"):
                 continue  # deterministic or CPU-only learners simply ignore these
-            flag = "--" + key.replace("_", "-")
-            raise ParameterError(f"learner '{cls.name}' does not take {flag}")
+            raise ParameterError(f"learner '{cls.name}' does not take {_flag(key)}")
         params.setdefault(key, value)
     return params
-
-
-def _check_task(cls, data):
-    supervised = ("classification", "regression")
-    if cls.task in supervised and data.task != cls.task:
-        raise ParameterError(
-            f"learner '{cls.name}' does {cls.task} but dataset '{data.name}' is a "
-            f"{data.task} dataset; pick one with --dataset ('nanoml datasets' lists them)"
-        )
-
-
-@contextlib.contextmanager
-def _run_folder(path):
-    """Make the run folder `path` (and missing parents); if the run fails before writing
-    anything there, remove again what was made, so that a mistake leaves no empty folders."""
-    made = []
-    probe = os.path.abspath(path)
-    while not os.path.exists(probe):
-        made.append(probe)
-        probe = os.path.dirname(probe)
-    os.makedirs(path, exist_ok=True)
-    try:
-        yield path
-    except BaseException:
-        for folder in made:  # innermost first
-            if os.listdir(folder):
-                break
-            os.rmdir(folder)
-        raise
 
 
 @cli.command("run")
@@ -191,65 +180,32 @@ def run(
     learner, dataset, epochs, batch_size, lr, seed, device, assignments, data_dir, out, as_json
 ):
     """Train LEARNER, evaluate it on held-out data, and save a run folder."""
-    from nanoml.data import load_dataset
-    from nanoml.modelfile import write_json
-
     cls = plugin_set().learner(learner)
-    shortcuts = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-        "device": device,
-    }
+    shortcuts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device}
     params = _run_params(cls, assignments, shortcuts)
-    dataset = dataset or cls.default_dataset
-    data = load_dataset(dataset, seed=seed, data_dir=data_dir)
-    _check_task(cls, data)
-    if "input_shape" in cls.param_defaults() and "input_shape" not in params:
-        # image and sequence learners take their input shape from the data
-        params["input_shape"] = data.image_shape or data.sequence_shape
-    model = cls(**params)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = out or os.path.join("runs", f"{cls.name}-{stamp}")
-    with _run_folder(folder):
-        model.run_folder = folder
-        started = time.perf_counter()
-        model.fit(data.X_train, data.y_train)
-        fit_seconds = time.perf_counter() - started
-        results = model.evaluate(data.X_test, data.y_test)
-        model.save(os.path.join(folder, "model.npz"))
-        figures = model.write_artifacts(folder, data)
-        history = getattr(model, "history_", None)
-        write_json(
-            os.path.join(folder, "metrics.json"),
-            {"test": results, "fit_seconds": fit_seconds, "history": history or {}},
-        )
-        write_json(
-            os.path.join(folder, "config.json"),
-            {
-                "learner": cls.name,
-                "params": model.get_params(),
-                "dataset": dataset,
-                "seed": seed,
-                "nanoml_version": nanoml.__version__,
-            },
-        )
-    summary = {
-        "learner": cls.name,
-        "dataset": dataset,
-        "metrics": results,
-        "fit_seconds": round(fit_seconds, 4),
-        "run_folder": folder,
-        "files": ["model.npz", "metrics.json", "config.json", *figures],
-    }
+    result = nanoml.run(cls, dataset, params=params, seed=seed, out=out, data_dir=data_dir)
     if as_json:
-        _echo_json(summary)
+        _echo_json(result.summary())
         return
-    click.echo(f"{cls.name} on {dataset}: trained in {fit_seconds:.2f} s")
-    for name, value in results.items():
+    click.echo(f"{result.learner} on {result.dataset}: trained in {result.fit_seconds:.2f} s")
+    for name, value in result.metrics.items():
         click.echo(f"  {name}: {value:.4f}")
-    click.echo(f"run folder: {folder}")
+    click.echo(f"run folder: {result.folder}")
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--deep", is_flag=True, help="A deep learner (nanoml.deep), not a classical one.")
+@click.option("--out", "folder", type=click.Path(file_okay=False), default=".",
+              show_default=True, help="Folder to create the package in.")
+def new_plugin(name, deep, folder):
+    """Write a ready plugin package NAME: its entry point, one learner, a test, a README."""
+    from nanoml.scaffold import write_plugin
+
+    path = write_plugin(name, folder, deep=deep)
+    click.echo(f"wrote {path}")
+    click.echo(f"next: cd {path} && pip install -e '.[test]' && python -m pytest && "
+               f"nanoml run {name}")
 
 
 _commands_added = False
@@ -260,11 +216,7 @@ def main(argv=None):
     global _commands_added
     if not _commands_added:
         _commands_added = True
-        try:
-            plugin_set().manager.hook.register_commands(cli=cli)
-        except NanomlError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+        plugin_set().add_commands(cli)
     return cli.main(args=argv, prog_name="nanoml")
 
 

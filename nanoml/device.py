@@ -46,3 +46,13 @@ def require_cuda():
     problem = _cuda_problem()
     if problem is not None:
         raise DeviceError(f"device 'cuda' is not available: {problem}")
+
+
+def check_device_name(device):
+    """`device` ("cpu" or "cuda"), or an error saying why it cannot be used here."""
+    from nanoml.validation import check_choice
+
+    check_choice("device", device, ("cpu", "cuda"))
+    if device == "cuda":
+        require_cuda()
+    return device

@@ -6,7 +6,15 @@ else is a bug and keeps its traceback.
 
 
 class NanomlError(Exception):
-    """Base class of every error caused by the user's input or environment."""
+    """Base class of every error caused by the user's input or environment.
+
+    ``argument`` names the library argument a message's remedy is about (``lr``,
+    ``data_dir``), written as that word in the message; the CLI shows its option instead.
+    """
+
+    def __init__(self, *args, argument=None):
+        super().__init__(*args)
+        self.argument = argument
 
 
 class InputError(NanomlError, ValueError):
@@ -45,6 +53,11 @@ class ModelFileError(NanomlError):
 
 class PluginConflictError(NanomlError):
     """Two plugins register the same learner or dataset name."""
+
+
+class LearnerContractError(NanomlError, TypeError):
+    """A plugin's learner class breaks the Learner contract (see `nanoml.learner`); the
+    plugin's author has to fix it."""
 
 
 class DeviceError(NanomlError):

@@ -37,8 +37,8 @@ def register_datasets(register):
     ``register(name, loader, description, available=None)`` once per dataset:
 
     - ``loader(seed, data_dir)`` returns a `nanoml.data.Dataset` (train and test split,
-      the split drawn with ``seed``); ``data_dir`` is the folder the user named with
-      ``--data-dir``, or None. It raises `nanoml.errors.DatasetUnavailableError` with a
+      the split drawn with ``seed``); ``data_dir`` is the folder the user named as holding the
+      dataset's files, or None. It raises `nanoml.errors.DatasetUnavailableError` with a
       one-line explanation when the data cannot be had.
     - ``available()``, if given, tells without loading whether the data can be had
       offline; omitted, the dataset counts as always available (embedded).

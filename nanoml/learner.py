@@ -12,7 +12,7 @@ import inspect
 import numpy as np
 
 from nanoml import metrics, modelfile
-from nanoml.errors import ModelFileError, NotFittedError, ParameterError
+from nanoml.errors import LearnerContractError, ModelFileError, NotFittedError, ParameterError
 
 TASKS = ("classification", "regression", "clustering", "decomposition", "generation")
 _JSON_SCALARS = (bool, int, float, str, type(None))
@@ -37,7 +37,13 @@ class Learner:
     default_dataset = None  # dataset `nanoml run` uses when none is named
     description = ""  # one line for `nanoml list`
     search_space = {}  # hyperparameter -> list of values worth trying when tuning
-    run_folder = None  # set by `nanoml run` before fit: where fit may write checkpoints
+    # Axes of one sample for learners that read shaped samples (3: images as channels,
+    # height, width; 2: sequences as steps, features); `nanoml.run` then gives them X in
+    # the dataset's sample shape. None: flat rows of features.
+    input_ndim = None
+
+    def __init__(self):
+        """A learner without hyperparameters needs no constructor of its own."""
 
     # -- hyperparameters ---------------------------------------------------------------
     @classmethod
@@ -48,12 +54,17 @@ class Learner:
             if p.name == "self":
                 continue
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is p.empty:
-                raise TypeError(
+                raise LearnerContractError(
                     f"{cls.__name__}.__init__ must take only keyword hyperparameters with "
                     f"defaults; '{p.name}' is not one"
                 )
             params[p.name] = p.default
         return params
+
+    def store_params(self, arguments):
+        """Store the constructor's arguments (pass its ``locals()``) as hyperparameters."""
+        for name in self.param_defaults():
+            setattr(self, name, arguments[name])
 
     def get_params(self, deep=True):
         """The hyperparameters as given to the constructor (or `set_params`)."""
@@ -191,6 +202,26 @@ class Learner:
         except (TypeError, KeyError, ValueError) as exc:
             raise ModelFileError(f"'{path}' does not match learner '{name}': {exc}") from None
         return learner
+
+
+def contract_problem(cls):
+    """What is wrong with learner class `cls` as registered, in one line; None if nothing.
+
+    Checks what can be known without fitting: a `Learner` subclass with a ``name``, a
+    known ``task`` and a constructor of keyword hyperparameters with defaults.
+    """
+    what = getattr(cls, "__qualname__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, Learner)):
+        return f"{what} is not a subclass of nanoml.Learner"
+    if not isinstance(cls.name, str) or not cls.name.strip():
+        return f"{what} sets no name (the class attribute `nanoml run` knows it by)"
+    if cls.task not in TASKS:
+        return f"{what}.task is {cls.task!r}; it must be one of {', '.join(TASKS)}"
+    try:
+        cls.param_defaults()
+    except LearnerContractError as exc:
+        return str(exc)
+    return None
 
 
 def _same(a, b):

@@ -1,4 +1,4 @@
-"""Turning ``--set key=value`` strings into typed hyperparameters."""
+"""Turning ``key=value`` strings into typed hyperparameters."""
 
 from nanoml.errors import ParameterError
 
@@ -50,7 +50,7 @@ def parse_assignments(learner_cls, assignments):
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ParameterError(f"--set expects key=value, got '{item}'")
+            raise ParameterError(f"a hyperparameter setting must be key=value, got '{item}'")
         if key not in defaults:
             raise ParameterError(
                 f"learner '{learner_cls.name}' has no hyperparameter '{key}'; "

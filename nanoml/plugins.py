@@ -1,27 +1,50 @@
 """The plugin manager: everything nanoml can run arrives through the `nanoml` entry points.
 
 First-party learners live in `plugins/` and are installed as distributions' entry points
-exactly like third-party ones; nothing here names them. A plugin that fails to import is
-recorded with its error (see `plugin_report`) and the others keep working.
+exactly like third-party ones; nothing here names them. A plugin that fails to import,
+hangs while importing, or registers a learner that breaks the contract is recorded with the
+reason (`nanoml plugins` shows it) and the others keep working.
+
+Two environment variables control loading:
+
+- ``NANOML_LOAD_PLUGINS``: comma-separated entry-point names to load; the core's own
+  entry points (modules inside the ``nanoml`` package) always load. Empty: the core only.
+- ``NANOML_PLUGIN_TIMEOUT``: seconds a plugin's import may take (default 30) before it is
+  given up as hanging.
 """
 
 import dataclasses
 import difflib
 import functools
 import importlib.metadata
+import os
+import threading
 import traceback
 
 import pluggy
 
 from nanoml import hookspecs
-from nanoml.errors import PluginConflictError, UnknownDatasetError, UnknownLearnerError
+from nanoml.errors import (
+    LearnerContractError,
+    PluginConflictError,
+    UnknownDatasetError,
+    UnknownLearnerError,
+)
 
 GROUP = "nanoml"
+LOAD_VARIABLE = "NANOML_LOAD_PLUGINS"
+TIMEOUT_VARIABLE = "NANOML_PLUGIN_TIMEOUT"
+DEFAULT_IMPORT_TIMEOUT = 30.0
 
 
 @dataclasses.dataclass
 class PluginRecord:
-    """What `nanoml plugins` shows about one entry point."""
+    """What `nanoml plugins` shows about one entry point.
+
+    ``error``: why the plugin could not be used at all (import failed or hung, misspelt
+    hook); ``problems``: one line for each thing it registered that was refused (a learner
+    breaking the contract, a name another plugin registers too, a hook that raised).
+    """
 
     name: str
     module: str
@@ -29,6 +52,7 @@ class PluginRecord:
     version: str
     hooks: list = dataclasses.field(default_factory=list)
     error: str = ""
+    problems: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +79,95 @@ def _describe_error(exc):
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def _entry_points():
-    return sorted(importlib.metadata.entry_points(group=GROUP), key=lambda ep: ep.name)
+def _is_core(ep):
+    """True for the entry points nanoml itself declares (modules inside `nanoml`)."""
+    return ep.value.split(":")[0].split(".")[0] == "nanoml"
+
+
+def _import_timeout():
+    text = os.environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        seconds = float(text) if text.strip() else DEFAULT_IMPORT_TIMEOUT
+    except ValueError:
+        return DEFAULT_IMPORT_TIMEOUT
+    return seconds if seconds > 0 else DEFAULT_IMPORT_TIMEOUT
+
+
+def _load_within(ep, seconds):
+    """`ep.load()`, given up after `seconds`: the import runs in a daemon thread, so a
+    plugin that hangs (a network call at import time, say) leaves the process usable."""
+    outcome = {}
+
+    def load():
+        try:
+            outcome["module"] = ep.load()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=load, name=f"nanoml-plugin-{ep.name}", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(
+            f"importing {ep.value} did not finish within {seconds:g} s; it was given up "
+            f"(set {TIMEOUT_VARIABLE} to allow longer)"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["module"]
+
+
+class _Refused(Exception):
+    """A registration refused: `name` (None when it has none) and the error to show."""
+
+    def __init__(self, name, error):
+        super().__init__(str(error))
+        self.name, self.error = name, error
+
+
+class _Registry:
+    """Names registered through one hook: entries, and the names that were refused.
+
+    A name two plugins register is refused for both (neither silently wins); asking for
+    a refused name raises the error that refused it.
+    """
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.entries = {}
+        self.refused = {}  # name -> NanomlError
+
+    def add(self, name, entry, record, records):
+        if name in self.refused:
+            error = self.refused[name]
+            record.problems.append(str(error))
+            return
+        if name in self.entries:
+            first = self.entries.pop(name)
+            error = PluginConflictError(
+                f"{self.kind} '{name}' is registered by both plugin '{first.plugin}' and "
+                f"plugin '{record.name}'; uninstall one of them (or leave one out with "
+                f"{LOAD_VARIABLE})"
+            )
+            self.refused[name] = error
+            record.problems.append(str(error))
+            records[first.plugin].problems.append(str(error))
+            return
+        self.entries[name] = entry
+
+    def refuse(self, name, error, record):
+        record.problems.append(str(error))
+        if name:
+            self.entries.pop(name, None)
+            self.refused[name] = error
+
+    def get(self, name, unknown_error, listing):
+        if name in self.refused:
+            raise self.refused[name]
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise unknown_error(_unknown(self.kind, name, self.entries, listing)) from None
 
 
 class PluginSet:
@@ -66,12 +177,31 @@ class PluginSet:
         self.manager = pluggy.PluginManager(GROUP)
         self.manager.add_hookspecs(hookspecs)
         self.records = []
-        for ep in _entry_points() if entry_points is None else entry_points:
-            self._load(ep)
+        found = _entry_points() if entry_points is None else entry_points
+        timeout = _import_timeout()
+        for ep in self._selected(found):
+            self._load(ep, timeout)
         self._learners = None
         self._datasets = None
 
-    def _load(self, ep):
+    def _selected(self, entry_points):
+        """The entry points `NANOML_LOAD_PLUGINS` lets load (all when it is unset); a name
+        it gives that is not installed is recorded as such."""
+        wanted = os.environ.get(LOAD_VARIABLE)
+        if wanted is None:
+            return list(entry_points)
+        names = [n.strip() for n in wanted.split(",") if n.strip()]
+        known = {ep.name for ep in entry_points}
+        for name in names:
+            if name not in known:
+                self.records.append(PluginRecord(
+                    name=name, module="", distribution="", version="",
+                    error=f"not installed: {LOAD_VARIABLE} names it, no entry point in "
+                          f"group '{GROUP}' has that name",
+                ))
+        return [ep for ep in entry_points if _is_core(ep) or ep.name in names]
+
+    def _load(self, ep, timeout):
         dist = getattr(ep, "dist", None)
         record = PluginRecord(
             name=ep.name,
@@ -81,7 +211,7 @@ class PluginSet:
         )
         self.records.append(record)
         try:
-            module = ep.load()
+            module = _load_within(ep, timeout)
             self.manager.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the CLI down with it
             record.error = _describe_error(exc)
@@ -96,78 +226,92 @@ class PluginSet:
             caller.name for caller in self.manager.get_hookcallers(module) or []
         )
 
-    def _call_each(self, hook_name, make_register):
-        """Call a registration hook plugin by plugin, so each registration knows its plugin."""
+    def call_each(self, hook_name, arguments):
+        """Call a hook plugin by plugin with the keyword arguments ``arguments(record)``
+        makes for that plugin's record; a plugin whose hook raises is recorded with the
+        error and the others still run."""
         records = {r.name: r for r in self.records}
         for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+            record = records[impl.plugin_name]
             try:
-                impl.function(register=make_register(impl.plugin_name))
-            except PluginConflictError:
-                raise
+                impl.function(**arguments(record))
             except Exception as exc:
-                records[impl.plugin_name].error = _describe_error(exc)
+                record.problems.append(f"{hook_name} failed: {_describe_error(exc)}")
 
     @property
     def learners(self):
         """Learner name -> LearnerEntry, for every plugin that imported cleanly."""
         if self._learners is None:
-            found = {}
+            self._learners = self._collect("learner", "register_learners", self._learner_entry)
+        return self._learners.entries
 
-            def make_register(plugin):
-                def register(cls):
-                    name = cls.name
-                    if name in found:
-                        raise PluginConflictError(
-                            f"learner '{name}' is registered by both plugin "
-                            f"'{found[name].plugin}' and plugin '{plugin}'; "
-                            "uninstall one of them"
-                        )
-                    found[name] = LearnerEntry(cls, plugin)
-
-                return register
-
-            self._call_each("register_learners", make_register)
-            self._learners = dict(sorted(found.items()))
-        return self._learners
+    @property
+    def refused_learners(self):
+        """Learner name -> the error that refused it (contract mistake or name clash)."""
+        _ = self.learners
+        return self._learners.refused
 
     @property
     def datasets(self):
         """Dataset name -> DatasetEntry."""
         if self._datasets is None:
-            found = {}
+            self._datasets = self._collect("dataset", "register_datasets", self._dataset_entry)
+        return self._datasets.entries
 
-            def make_register(plugin):
-                def register(name, loader, description, available=None):
-                    if name in found:
-                        raise PluginConflictError(
-                            f"dataset '{name}' is registered by both plugin "
-                            f"'{found[name].plugin}' and plugin '{plugin}'; "
-                            "uninstall one of them"
-                        )
-                    found[name] = DatasetEntry(name, loader, description, plugin, available)
+    def _collect(self, kind, hook_name, make_entry):
+        registry = _Registry(kind)
+        records = {r.name: r for r in self.records}
 
-                return register
+        def make_register(record):
+            def register(*args, **kwargs):
+                try:
+                    name, entry = make_entry(record, *args, **kwargs)
+                except _Refused as refused:
+                    registry.refuse(refused.name, refused.error, record)
+                    return
+                registry.add(name, entry, record, records)
 
-            self._call_each("register_datasets", make_register)
-            self._datasets = dict(sorted(found.items()))
-        return self._datasets
+            return {"register": register}
+
+        self.call_each(hook_name, make_register)
+        registry.entries = dict(sorted(registry.entries.items()))
+        return registry
+
+    @staticmethod
+    def _learner_entry(record, cls):
+        from nanoml.learner import contract_problem
+
+        problem = contract_problem(cls)
+        if problem is not None:
+            error = LearnerContractError(
+                f"plugin '{record.name}' registers a broken learner: {problem}; its author "
+                "has to fix it ('nanoml.testing.check_learner' finds this)"
+            )
+            name = getattr(cls, "name", None)
+            raise _Refused(name if isinstance(name, str) and name else None, error)
+        return cls.name, LearnerEntry(cls, record.name)
+
+    @staticmethod
+    def _dataset_entry(record, name, loader, description, available=None):
+        return name, DatasetEntry(name, loader, description, record.name, available)
 
     def learner(self, name):
-        """The learner class registered as `name`; an unknown name suggests the closest."""
-        try:
-            return self.learners[name].cls
-        except KeyError:
-            raise UnknownLearnerError(
-                _unknown("learner", name, self.learners, "nanoml list")
-            ) from None
+        """The learner class registered as `name`; an unknown name suggests the closest,
+        a refused one raises the error that refused it."""
+        _ = self.learners
+        return self._learners.get(name, UnknownLearnerError, "nanoml list").cls
 
     def dataset(self, name):
-        try:
-            return self.datasets[name]
-        except KeyError:
-            raise UnknownDatasetError(
-                _unknown("dataset", name, self.datasets, "nanoml datasets")
-            ) from None
+        _ = self.datasets
+        return self._datasets.get(name, UnknownDatasetError, "nanoml datasets")
+
+    def add_commands(self, cli):
+        """Let every plugin add its commands to the click group `cli`."""
+        self.call_each("register_commands", lambda record: {"cli": cli})
+
+
+def _entry_points():
+    return sorted(importlib.metadata.entry_points(group=GROUP), key=lambda ep: ep.name)
 
 
 def _unknown(kind, name, known, listing):
@@ -185,3 +329,4 @@ def plugin_set():
 def get_learner(name):
     """The learner class registered under `name` by any installed plugin."""
     return plugin_set().learner(name)
+

@@ -32,8 +32,9 @@ def check_finite(loss, what, where, bar, kept=False):
     if not math.isfinite(value):
         bar.close()
         raise TrainingDivergedError(
-            f"{what} became {value} {where}; lower the learning rate (--lr)"
-            + ("; the last good model was kept" if kept else "")
+            f"{what} became {value} {where}; lower the learning rate (lr)"
+            + ("; the last good model was kept" if kept else ""),
+            argument="lr",
         )
     return value
 

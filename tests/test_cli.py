@@ -78,7 +78,7 @@ def test_run_is_reproducible_from_its_seed(tmp_path):
         (["run", "linear-regresion"], "did you mean 'linear-regression'"),
         (["info", "nope"], "unknown learner 'nope'"),
         (["run", "linear-regression", "--dataset", "nope"], "unknown dataset 'nope'"),
-        (["run", "linear-regression", "--set", "lr"], "--set expects key=value"),
+        (["run", "linear-regression", "--set", "lr"], "must be key=value, got 'lr'"),
         (["run", "linear-regression", "--set", "depth=3"], "has no hyperparameter 'depth'"),
         (["run", "linear-regression", "--set", "n_iter=1.5"], "expects an integer"),
         (["run", "linear-regression", "--set", "lr=abc"], "expects a number"),

@@ -12,6 +12,7 @@ THIRD_PARTY = """
     import numpy as np
 
     import nanoml
+    from nanoml.validation import check_array, check_targets
 
 
     class MeanRegressor(nanoml.Learner):
@@ -24,13 +25,16 @@ THIRD_PARTY = """
             self.shrink = shrink
 
         def fit(self, X, y):
+            X = check_array(X)
+            y = check_targets(y, X.shape[0])
             self.mean_ = float(np.mean(y)) * (1.0 - self.shrink)
-            self.n_features_in_ = np.asarray(X).shape[1]
+            self.n_features_in_ = X.shape[1]
             return self
 
         def predict(self, X):
             self.check_fitted()
-            return np.full(np.asarray(X).shape[0], self.mean_)
+            X = check_array(X, n_features=self.n_features_in_)
+            return np.full(X.shape[0], self.mean_)
 
 
     @nanoml.hookimpl
@@ -96,10 +100,14 @@ def test_two_plugins_registering_one_name_is_an_error_naming_both(make_distribut
         {"mean-copy": "nanoml_mean_copy"},
     )
     plugins = fresh_plugins()
+    assert "mean-regressor" not in plugins.learners  # neither plugin silently wins
+    assert "linear-regression" in plugins.learners  # and the others keep working
     with pytest.raises(PluginConflictError) as info:
-        _ = plugins.learners
+        plugins.learner("mean-regressor")
     message = str(info.value)
     assert "'mean-regressor'" in message and "'mean'" in message and "'mean-copy'" in message
+    records = {r.name: r for r in plugins.records}
+    assert records["mean"].problems == records["mean-copy"].problems == [message]
 
 
 def test_unknown_learner_suggests_the_closest_name(fresh_plugins):
@@ -142,3 +150,200 @@ def test_third_party_learner_runs_from_a_real_nanoml_process(make_distribution, 
     assert result.returncode == 0, result.stderr
     assert "r2:" in result.stdout
     assert (out / "model.npz").exists() and (out / "metrics.json").exists()
+
+
+NO_HYPERPARAMETERS = """
+    import numpy as np
+
+    import nanoml
+
+
+    class MeanPredictor(nanoml.Learner):
+        name = "mean-predictor"
+        task = "regression"
+        default_dataset = "quadratic"
+        description = "predicts the training mean"
+
+        def fit(self, X, y):
+            self.mean_ = float(np.mean(y))
+            self.n_features_in_ = np.asarray(X).shape[1]
+            return self
+
+        def predict(self, X):
+            self.check_fitted()
+            return np.full(np.asarray(X).shape[0], self.mean_)
+
+
+    @nanoml.hookimpl
+    def register_learners(register):
+        register(MeanPredictor)
+"""
+
+
+def test_learner_without_hyperparameters_runs(make_distribution, fresh_plugins, tmp_path):
+    from click.testing import CliRunner
+
+    from nanoml.cli import cli
+
+    make_distribution("nanoml-meanp", "nanoml_meanp", NO_HYPERPARAMETERS, {"meanp": "nanoml_meanp"})
+    plugins = fresh_plugins()
+    assert plugins.learner("mean-predictor").param_defaults() == {}
+    result = CliRunner().invoke(cli, ["run", "mean-predictor", "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "r2:" in result.output and (tmp_path / "r" / "model.npz").exists()
+
+
+# Each broken learner class: (source of the class body's changes, words the refusal names).
+BROKEN = {
+    "positional": ("def __init__(self, k):\n            self.k = k", "'k' is not one"),
+    "varargs": ("def __init__(self, *args):\n            pass", "'args' is not one"),
+    "task": ("task = 'telepathy'", "task is 'telepathy'"),
+    "no-name": ("name = None", "sets no name"),
+}
+BROKEN_SOURCE = """
+    import nanoml
+
+    class Good(nanoml.Learner):
+        name = "good-one"
+        task = "regression"
+        default_dataset = "quadratic"
+        description = "fine"
+
+    class Broken(nanoml.Learner):
+        name = "broken-one"
+        task = "regression"
+        default_dataset = "quadratic"
+        description = "breaks the contract"
+        {change}
+
+    @nanoml.hookimpl
+    def register_learners(register):
+        register(Broken)
+        register(Good)
+"""
+
+
+@pytest.mark.parametrize("mistake", sorted(BROKEN))
+def test_contract_mistake_is_one_line_and_the_rest_keeps_working(
+    mistake, make_distribution, fresh_plugins, tmp_path
+):
+    import json
+    import textwrap
+
+    from click.testing import CliRunner
+
+    from nanoml.cli import cli
+    from nanoml.testing import check_learner
+
+    change, words = BROKEN[mistake]
+    source = textwrap.dedent(BROKEN_SOURCE).replace("{change}", change)
+    make_distribution("nanoml-bad", "nanoml_bad", source, {"bad": "nanoml_bad"})
+    plugins = fresh_plugins()
+    assert "good-one" in plugins.learners and "linear-regression" in plugins.learners
+    assert "broken-one" not in plugins.learners
+    record = next(r for r in plugins.records if r.name == "bad")
+    assert record.error == "" and len(record.problems) == 1
+    problem = record.problems[0]
+    assert "plugin 'bad'" in problem and "Broken" in problem and words in problem
+    shown = json.loads(CliRunner().invoke(cli, ["plugins", "--json"]).output)
+    assert next(r for r in shown if r["name"] == "bad")["problems"] == [problem]
+    if mistake != "no-name":  # a learner without a name cannot be asked for by name
+        result = CliRunner().invoke(cli, ["run", "broken-one", "--out", str(tmp_path / "r")])
+        assert result.exit_code == 2
+        assert result.output.strip() == f"Error: {problem}"
+        assert not (tmp_path / "r").exists()
+    import nanoml_bad
+
+    with pytest.raises(AssertionError, match=words.replace("(", r"\(")):
+        check_learner(nanoml_bad.Broken)
+
+
+def test_check_learner_catches_a_name_clash(make_distribution, fresh_plugins):
+    from nanoml.testing import check_learner
+
+    make_distribution("nanoml-mean", "nanoml_mean", THIRD_PARTY, {"mean": "nanoml_mean"})
+    fresh_plugins()
+    import nanoml_mean
+
+    class Impostor(nanoml_mean.MeanRegressor):
+        pass
+
+    with pytest.raises(AssertionError, match="already registered by plugin 'mean'"):
+        check_learner(Impostor)
+    check_learner(nanoml_mean.MeanRegressor)  # the registered class itself is fine
+
+
+RAISING_HOOKS = """
+    import nanoml
+
+    @nanoml.hookimpl
+    def register_learners(register):
+        raise RuntimeError("learners broke")
+
+    @nanoml.hookimpl
+    def register_datasets(register):
+        raise RuntimeError("datasets broke")
+
+    @nanoml.hookimpl
+    def register_commands(cli):
+        raise RuntimeError("commands broke")
+"""
+
+
+def test_a_raising_hook_never_takes_the_cli_down(make_distribution, fresh_plugins):
+    from click.testing import CliRunner
+
+    from nanoml.cli import cli
+
+    make_distribution("nanoml-raise", "nanoml_raise", RAISING_HOOKS, {"raising": "nanoml_raise"})
+    plugins = fresh_plugins()
+    assert "linear-regression" in plugins.learners and "digits" in plugins.datasets
+    plugins.add_commands(cli)
+    record = next(r for r in plugins.records if r.name == "raising")
+    joined = " | ".join(record.problems)
+    for hook in ("register_learners", "register_datasets", "register_commands"):
+        assert f"{hook} failed: RuntimeError: {hook.split('_')[1]} broke" in joined
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 0 and "linear-regression" in result.output
+
+
+def test_a_plugin_whose_import_hangs_is_given_up(make_distribution, fresh_plugins, monkeypatch):
+    source = "import threading\nthreading.Event().wait()\n"
+    make_distribution("nanoml-hang", "nanoml_hang", source, {"hang": "nanoml_hang"})
+    monkeypatch.setenv("NANOML_PLUGIN_TIMEOUT", "0.5")
+    plugins = fresh_plugins()
+    record = next(r for r in plugins.records if r.name == "hang")
+    assert "did not finish within 0.5 s" in record.error
+    assert "linear-regression" in plugins.learners
+
+
+@pytest.mark.parametrize(
+    "setting, plugins_loaded",
+    [("", set()), ("classic", {"classic"}), ("deep, classic", {"classic", "deep"})],
+)
+def test_load_plugins_variable_chooses_plugins(setting, plugins_loaded, fresh_plugins,
+                                               monkeypatch):
+    monkeypatch.setenv("NANOML_LOAD_PLUGINS", setting)
+    plugins = fresh_plugins()
+    loaded = {r.name for r in plugins.records}
+    core = {"embedded-datasets", "idx-datasets"}  # the core's own entry points always load
+    assert loaded == core | plugins_loaded
+    assert {e.plugin for e in plugins.learners.values()} == plugins_loaded
+    assert "digits" in plugins.datasets
+
+
+def test_load_plugins_variable_naming_a_missing_plugin_says_so(fresh_plugins, monkeypatch):
+    monkeypatch.setenv("NANOML_LOAD_PLUGINS", "classic,nanoml-nonesuch")
+    record = next(r for r in fresh_plugins().records if r.name == "nanoml-nonesuch")
+    assert "not installed" in record.error and "NANOML_LOAD_PLUGINS" in record.error
+
+
+def test_datasets_table_names_each_plugin():
+    from click.testing import CliRunner
+
+    from nanoml.cli import cli
+
+    lines = CliRunner().invoke(cli, ["datasets"]).output.splitlines()
+    digits = next(line for line in lines if line.startswith("digits "))
+    sine = next(line for line in lines if line.startswith("sine "))
+    assert " embedded-datasets " in digits and " deep " in sine

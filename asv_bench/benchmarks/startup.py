@@ -45,3 +45,17 @@ class RunLearner:
     def time_cold_start(self, learner):
         with tempfile.TemporaryDirectory() as empty:
             _nanoml(*COMMANDS[learner], cache_dir=empty)
+
+
+class Command:
+    """Commands that train nothing: printing the version must not load the ops and kernels
+    (`import nanoml` is lazy); listing learners imports every plugin."""
+
+    params = [["--version", "list"]]
+    param_names = ["command"]
+    number = 1
+    repeat = 10
+
+    def time_command(self, command):
+        subprocess.run([sys.executable, "-m", "nanoml.cli", command], check=True,
+                       capture_output=True)

@@ -29,6 +29,17 @@ class Dataset:
     def n_features(self):
         return self.X_train.shape[1]
 
+    @property
+    def sample_shape(self):
+        """The shape of one sample (image or sequence), or None for plain feature rows."""
+        return self.image_shape or self.sequence_shape
+
+    def shaped(self, X):
+        """Rows of X in the sample shape, (samples, *sample_shape); X itself where the
+        dataset has none."""
+        shape = self.sample_shape
+        return X if shape is None else X.reshape(X.shape[0], *shape)
+
 
 def train_test_split(X, y, *, test_fraction=0.25, seed=0, stratify=True):
     """Split rows at random (per class when `stratify`), seeded, test share `test_fraction`."""

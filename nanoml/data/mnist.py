@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST: 28x28 grey images in IDX files, 60,000 to train and 10,000 to test.
 
-Files are looked for, in order, in ``--data-dir``, in the folders system packages install
+Files are looked for, in order, in ``data_dir``, in the folders system packages install
 (Debian's ``dataset-fashion-mnist``), and in nanoml's cache folder; failing all three they
 are downloaded into the cache with pooch, which verifies each file's MD5 checksum.
 """
@@ -82,7 +82,8 @@ def local_files(name, data_dir=None):
     if data_dir:
         missing = [FILES[k] + "[.gz]" for k, v in found.items() if v is None]
         raise DatasetUnavailableError(
-            f"--data-dir {data_dir} lacks {', '.join(missing)} for {name}"
+            f"the folder given as data_dir, {data_dir}, lacks {', '.join(missing)} for {name}",
+            argument="data_dir",
         )
     return None
 
@@ -109,7 +110,8 @@ def download(name):
             raise DatasetUnavailableError(
                 f"cannot download {name} ({reason}); put "
                 f"{', '.join(s + '.gz' for s in FILES.values())} in {folder} "
-                "or pass --data-dir FOLDER"
+                "or name the folder holding them with data_dir",
+                argument="data_dir",
             ) from None
     return paths
 

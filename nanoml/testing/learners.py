@@ -12,7 +12,7 @@ import tempfile
 import numpy as np
 
 from nanoml.errors import InputError, NotFittedError, ParameterError
-from nanoml.learner import TASKS, Learner
+from nanoml.learner import Learner, contract_problem
 
 
 def _problem(task, seed=0, n=60, d=3):
@@ -52,10 +52,11 @@ def check_learner(cls, params=None, data=None):
     learner's task is generated.
     """
     params = dict(params or {})
-    assert issubclass(cls, Learner), f"{cls.__name__} must subclass nanoml.Learner"
-    for attr in ("name", "task", "default_dataset", "description"):
+    problem = contract_problem(cls)  # what registering the class would refuse
+    assert problem is None, problem
+    for attr in ("default_dataset", "description"):
         assert getattr(cls, attr), f"{cls.__name__}.{attr} must be set"
-    assert cls.task in TASKS, f"{cls.__name__}.task must be one of {TASKS}, got {cls.task!r}"
+    _check_name_is_free(cls)
 
     defaults = cls.param_defaults()
     fresh = cls()
@@ -99,3 +100,22 @@ def _registered_names():
     from nanoml.plugins import plugin_set
 
     return plugin_set().learners
+
+
+def _check_name_is_free(cls):
+    """The name is not another installed class's: two registrations of one name are both
+    refused."""
+    from nanoml.plugins import plugin_set
+
+    plugins = plugin_set()
+    refused = plugins.refused_learners.get(cls.name)
+    assert refused is None, str(refused)
+    entry = plugins.learners.get(cls.name)
+    if entry is not None and entry.cls is not cls:
+        assert entry.cls.__module__ == cls.__module__ and (
+            entry.cls.__qualname__ == cls.__qualname__
+        ), (
+            f"learner name '{cls.name}' of {cls.__qualname__} is already registered by plugin "
+            f"'{entry.plugin}' for {entry.cls.__module__}.{entry.cls.__qualname__}; "
+            "pick another name"
+        )

@@ -3,11 +3,11 @@
 import numpy as np
 
 from nanoml import metrics, nn
+from nanoml.deep import INFERENCE_BATCH, DeepLearner, GenerativeLearner
 from nanoml.losses import binary_cross_entropy, kl_divergence, mse
 from nanoml.ops.elementwise import sigmoid
 from nanoml.tensor import Tensor, no_grad
 from nanoml.validation import check_array, check_number
-from nanoml_deep.base import INFERENCE_BATCH, DeepLearner, GenerativeLearner
 from nanoml_deep.mlp import dense_stack
 
 
@@ -38,18 +38,18 @@ class Autoencoder(DeepLearner):
     def __init__(self, hidden_sizes=(128,), code_size=8, epochs=30, batch_size=32, lr=1e-3,
                  seed=0, validation_fraction=0.1, patience=None, device="cpu",
                  input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
-    def _check_params(self):
-        super()._check_params()
+    def check_params(self):
+        super().check_params()
         self._hidden_sizes()
         check_number("code_size", self.code_size, low=1, integer=True)
 
-    def _build_module(self, rng):
+    def build_network(self, rng):
         return _EncoderDecoder(self.n_features_in_, self._hidden_sizes(), self.code_size,
                                self.code_size, rng)
 
-    def _loss(self, x, y):
+    def batch_loss(self, x, y):
         return mse(self.module_(x), x), None
 
     def transform(self, X):
@@ -112,14 +112,14 @@ class VAE(GenerativeLearner):
     def __init__(self, hidden_sizes=(256,), latent_size=8, epochs=30, batch_size=32, lr=1e-3,
                  seed=0, validation_fraction=0.1, patience=None, device="cpu",
                  input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
-    def _check_params(self):
-        super()._check_params()
+    def check_params(self):
+        super().check_params()
         self._hidden_sizes()
         check_number("latent_size", self.latent_size, low=1, integer=True)
 
-    def _build_module(self, rng):
+    def build_network(self, rng):
         return _VAENet(self.n_features_in_, self._hidden_sizes(), self.latent_size, rng)
 
     def _train(self, X, targets):
@@ -136,17 +136,17 @@ class VAE(GenerativeLearner):
         reconstruction = binary_cross_entropy(self.module_.decoder(z), target) * x.shape[1]
         return reconstruction, kl_divergence(mu, logvar)
 
-    def _loss(self, x, y):
+    def batch_loss(self, x, y):
         reconstruction, kl = self._terms(x, self._noise)
         return reconstruction + kl, None
 
-    def _decode(self, z):
+    def decode(self, z):
         return sigmoid(self.module_.decoder(z))
 
     def predict(self, X):
         """Reconstructions (decoded code means) in the data's units."""
         return self._to_original(self._forward(
-            self._prepare(X), forward=lambda x: self._decode(self.module_.encode(x)[0])))
+            self._prepare(X), forward=lambda x: self.decode(self.module_.encode(x)[0])))
 
     def transform(self, X):
         """The code means, shape (samples, latent_size)."""

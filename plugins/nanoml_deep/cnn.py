@@ -3,8 +3,8 @@
 import math
 
 from nanoml import nn
+from nanoml.deep import NetworkClassifier
 from nanoml.errors import ParameterError
-from nanoml_deep.base import NetworkClassifier
 
 FILTERS = 32
 KERNEL = 3
@@ -24,6 +24,9 @@ class CNN(NetworkClassifier):
         fit(epochs=10, batch_size=32, validation_split=0.1)
 
     Pixels are standardised with the mean and standard deviation of all training pixels.
+    At the default ``epochs=None`` it trains the tutorial's 10 epochs where an epoch is
+    long (Fashion-MNIST) and, on small data (the 8x8 digits), more epochs with early
+    stopping on the validation loss (see `nanoml.deep.DeepLearner`).
     """
 
     name = "cnn"
@@ -32,11 +35,11 @@ class CNN(NetworkClassifier):
     search_space = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [32, 64, 128]}
     input_ndim = 3
 
-    def __init__(self, epochs=10, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
+    def __init__(self, epochs=None, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
                  patience=None, device="cpu", input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
-    def _build_module(self, rng):
+    def build_network(self, rng):
         channels, height, width = self.input_shape_
         pooled_h, pooled_w = (height - KERNEL + 1) // POOL, (width - KERNEL + 1) // POOL
         if min(pooled_h, pooled_w) < 1:
@@ -45,7 +48,7 @@ class CNN(NetworkClassifier):
                 f"pixels, got input_shape {self.input_shape_}"
             )
         conv = nn.ConvPoolReLU2d(channels, FILTERS, KERNEL, POOL, rng=rng)
-        dense = nn.Linear(FILTERS * pooled_h * pooled_w, self._n_outputs(), rng=rng)
+        dense = nn.Linear(FILTERS * pooled_h * pooled_w, self.n_outputs(), rng=rng)
         for layer in (conv, dense):
             _keras_init(layer, rng)
         # One fused layer for the convolution, its ReLU and the pooling (ReLU after the

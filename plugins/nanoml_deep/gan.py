@@ -8,6 +8,7 @@ from scipy.special import expit
 from tqdm.auto import tqdm
 
 from nanoml import nn
+from nanoml.deep import GenerativeLearner, show_progress
 from nanoml.losses import binary_cross_entropy
 from nanoml.ops.elementwise import sigmoid
 from nanoml.optim import Adam
@@ -15,7 +16,6 @@ from nanoml.runtime import training_mode
 from nanoml.tensor import Tensor, no_grad
 from nanoml.train import Rows, check_finite, minibatches, split_validation
 from nanoml.validation import check_number
-from nanoml_deep.base import GenerativeLearner, show_progress
 from nanoml_deep.mlp import dense_stack
 
 
@@ -49,22 +49,22 @@ class GAN(GenerativeLearner):
 
     def __init__(self, hidden_sizes=(128,), latent_size=16, epochs=50, batch_size=32, lr=2e-4,
                  seed=0, validation_fraction=0.1, device="cpu", input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
-    def _check_params(self):
-        super()._check_params()
+    def check_params(self):
+        super().check_params()
         self._hidden_sizes()
         check_number("latent_size", self.latent_size, low=1, integer=True)
 
-    def _build_module(self, rng):
+    def build_network(self, rng):
         return _GANNet(self.n_features_in_, self._hidden_sizes(), self.latent_size, rng)
 
-    def _decode(self, z):
+    def decode(self, z):
         return sigmoid(self.module_.generator(z))
 
     def _fake(self, n, rng):
         z = rng.standard_normal((n, self.latent_size)).astype(np.float32)
-        return self._decode(self._network_tensor(z))
+        return self.decode(self._network_tensor(z))
 
     def _d_loss(self, real, fake):
         """(discriminator loss, its logits on real rows, its logits on fake rows)."""
@@ -91,13 +91,14 @@ class GAN(GenerativeLearner):
         d_opt = Adam(net.discriminator.parameters(), lr=self.lr, betas=betas)
         g_opt = Adam(net.generator.parameters(), lr=self.lr, betas=betas)
         history = {}
-        for epoch in range(1, self.epochs + 1):
+        epochs = self._schedule(X.shape[0])[0]
+        for epoch in range(1, epochs + 1):
             net.train()
             sums = np.zeros(2)
             started = time.perf_counter()
             batches = tqdm(minibatches(train_rows, self.batch_size, rng), leave=False,
                            total=math.ceil(train_rows.shape[0] / self.batch_size),
-                           desc=f"{self.name} {epoch}/{self.epochs}", disable=not show_progress())
+                           desc=f"{self.name} {epoch}/{epochs}", disable=not show_progress())
             for batch in batches:
                 fake = self._fake(batch.shape[0], rng)
                 # The discriminator's loss must not reach the generator: it sees a detached copy.

@@ -1,8 +1,8 @@
 """The multilayer perceptron classifier, and the dense stack the other learners build from."""
 
 from nanoml import nn
+from nanoml.deep import NetworkClassifier
 from nanoml.validation import check_number
-from nanoml_deep.base import NetworkClassifier
 
 
 def dense_stack(sizes, rng, *, dropout=0.0, activation=nn.ReLU):
@@ -37,13 +37,13 @@ class MLP(NetworkClassifier):
     def __init__(self, hidden_sizes=(128,), dropout=0.2, epochs=20, batch_size=32, lr=1e-3,
                  seed=0, validation_fraction=0.1, patience=None, device="cpu",
                  input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
-    def _check_params(self):
-        super()._check_params()
+    def check_params(self):
+        super().check_params()
         self._hidden_sizes()
         check_number("dropout", self.dropout, low=0, high=0.95)
 
-    def _build_module(self, rng):
-        sizes = (self.n_features_in_, *self._hidden_sizes(), self._n_outputs())
+    def build_network(self, rng):
+        sizes = (self.n_features_in_, *self._hidden_sizes(), self.n_outputs())
         return dense_stack(sizes, rng, dropout=self.dropout)

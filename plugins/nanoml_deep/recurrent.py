@@ -1,9 +1,9 @@
 """Recurrent learners: image classifiers that read rows as steps, and an LSTM forecaster."""
 
 from nanoml import nn
+from nanoml.deep import NetworkClassifier, NetworkRegressor
 from nanoml.errors import ParameterError
 from nanoml.validation import check_number
-from nanoml_deep.base import NetworkClassifier, NetworkRegressor
 
 
 class _LastStep(nn.Module):
@@ -26,13 +26,13 @@ class _Recurrent:
     layer = None
     input_ndim = 2
 
-    def _check_params(self):
-        super()._check_params()
+    def check_params(self):
+        super().check_params()
         check_number("hidden_size", self.hidden_size, low=1, integer=True)
 
-    def _build_module(self, rng):
+    def build_network(self, rng):
         steps, features = self.input_shape_
-        return _LastStep(self.layer, features, self.hidden_size, self._n_outputs(), rng)
+        return _LastStep(self.layer, features, self.hidden_size, self.n_outputs(), rng)
 
 
 class _RowReader(_Recurrent, NetworkClassifier):
@@ -48,7 +48,7 @@ class _RowReader(_Recurrent, NetworkClassifier):
 
     def __init__(self, hidden_size=128, epochs=10, batch_size=64, lr=1e-3, seed=0,
                  validation_fraction=0.1, patience=None, device="cpu", input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
     def _network_shape(self, shape):
         if len(shape) != 3:
@@ -97,7 +97,7 @@ class LSTMForecaster(_Recurrent, NetworkRegressor):
 
     def __init__(self, hidden_size=32, epochs=20, batch_size=32, lr=3e-3, seed=0,
                  validation_fraction=0.1, patience=None, device="cpu", input_shape=None):
-        self._store(locals())
+        self.store_params(locals())
 
     def _guess_shape(self, n_features):
         return (n_features, 1)

@@ -1,10 +1,37 @@
-"""What every deep learner shares: hyperparameters, input checks and scaling, the network's
-weights in the model file, checkpoints, and batched inference.
+"""The public base of deep learners: what a neural-network learner subclasses.
 
-A learner subclasses `DeepLearner` (or `NetworkClassifier` / `NetworkRegressor`), lists its
-hyperparameters in ``__init__`` (stored with ``self._store(locals())``), builds its network
-in ``_build_module(rng)`` from the learned shapes, and defines the loss of one batch in
-``_loss(x, y)``. Training runs through `nanoml.train.train`.
+A deep learner gives its network and, where it is not a plain classifier or regressor,
+its loss; everything else is here: hyperparameter checks, input checks and scaling,
+the training loop (`nanoml.train.train`), early stopping, checkpoints, device placement,
+batched inference, and the network's weights in the model file. A minimal classifier::
+
+    from nanoml import nn
+    from nanoml.deep import NetworkClassifier
+
+    class TinyNet(NetworkClassifier):
+        name = "tiny-net"
+        default_dataset = "digits"
+        description = "one hidden ReLU layer"
+
+        def build_network(self, rng):
+            return nn.Sequential(nn.Linear(self.n_features_in_, 64, rng=rng), nn.ReLU(),
+                                 nn.Linear(64, self.n_outputs(), rng=rng))
+
+What a subclass may define:
+
+- ``__init__`` with its own keyword hyperparameters, stored with
+  ``self.store_params(locals())``; without one it has DeepLearner's (epochs, batch_size,
+  lr, seed, validation_fraction, patience, device, input_shape).
+- ``build_network(rng)`` (required): the `nn.Module`, built from the learned shapes
+  ``n_features_in_``, ``input_shape_`` (the sample's shape, or None for flat rows) and
+  ``n_outputs()``; draw initial weights from `rng` only, so a seed fixes the model.
+- ``batch_loss(x, y)``: (loss Tensor, logits or None) of one batch; the classifier's is
+  softmax cross-entropy, the regressor's the mean squared error.
+- ``check_params()``: validate extra hyperparameters (call ``super().check_params()``).
+- ``input_ndim`` (3: images, 2: sequences, None: flat rows) and ``scaling`` (below).
+
+``fit(X, y, checkpoint=PATH)`` writes the model file to PATH, atomically, at every
+improvement of the validation loss, so a run stopped midway keeps its best model.
 """
 
 import math
@@ -13,27 +40,26 @@ import sys
 
 import numpy as np
 
-from nanoml import Learner
-from nanoml.device import require_cuda
+from nanoml.device import check_device_name
 from nanoml.errors import InputError, ParameterError
+from nanoml.learner import Learner
 from nanoml.losses import cross_entropy, mse
 from nanoml.optim import Adam
 from nanoml.tensor import Tensor, no_grad
 from nanoml.train import train
-from nanoml.validation import check_array, check_choice, check_number, check_targets, encode_labels
+from nanoml.validation import check_array, check_number, check_targets, encode_labels
 
 # Rows per forward pass at inference: large enough to amortise the per-op overhead, small
 # enough that a convolution's activations stay well under 100 MB.
 INFERENCE_BATCH = 512
 _MODULE_PREFIX = "module."
-
-
-def check_device(device):
-    """The device name, or a DeviceError saying why it cannot be used."""
-    check_choice("device", device, ("cpu", "cuda"))
-    if device == "cuda":
-        require_cuda()
-    return device
+# epochs=None: the tutorial's 10 epochs where an epoch is long; on small data enough epochs
+# for AUTO_STEPS updates, with early stopping (the CNN on the 1,347 digits: 0.965 -> 0.986
+# mean test accuracy over 5 seeds).
+AUTO_EPOCHS = 10
+AUTO_STEPS = 4000
+AUTO_MAX_EPOCHS = 200
+AUTO_PATIENCE = 10
 
 
 def check_sizes(name, value):
@@ -86,22 +112,24 @@ class DeepLearner(Learner):
     # and 1 (for networks with a sigmoid output); "features" standardises each feature on
     # its own (tabular data whose columns have different units).
     scaling = "standard"
+    _checkpoint_path = None  # set by fit for the length of training
 
-    def _store(self, arguments):
-        """Store the constructor's arguments (its ``locals()``) as hyperparameters."""
-        for name in self.param_defaults():
-            setattr(self, name, arguments[name])
+    def __init__(self, epochs=None, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
+                 patience=None, device="cpu", input_shape=None):
+        self.store_params(locals())
 
     # -- hyperparameters -------------------------------------------------------------------
-    def _check_params(self):
-        check_number("epochs", self.epochs, low=1, integer=True)
+    def check_params(self):
+        """Raise ParameterError naming the first hyperparameter with an invalid value."""
+        if self.epochs is not None:
+            check_number("epochs", self.epochs, low=1, integer=True)
         check_number("batch_size", self.batch_size, low=1, integer=True)
         check_number("lr", self.lr, low=0, low_open=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_number("validation_fraction", self.validation_fraction, low=0, high=0.9)
         if getattr(self, "patience", None) is not None:
             check_number("patience", self.patience, low=1, integer=True)
-        check_device(self.device)
+        check_device_name(self.device)
         if self.input_shape is not None:
             check_sizes("input_shape", self.input_shape)
 
@@ -205,9 +233,15 @@ class DeepLearner(Learner):
         """(learned attributes, training targets) from `y`; unsupervised learners ignore y."""
         return {}, None
 
-    def fit(self, X, y=None):
-        """Train the network on X (and y); returns self."""
-        self._check_params()
+    def fit(self, X, y=None, *, checkpoint=None):
+        """Train the network on X (and y); returns self.
+
+        X holds one sample a row, or one sample per entry of its first axis in the shape
+        the network reads (images as (channels, height, width)), from which the learner
+        takes its input shape. `checkpoint`: a model-file path written at every improvement.
+        """
+        self.check_params()
+        self._checkpoint_path = checkpoint
         X, trailing = self._read_input(X)
         shape = self._input_shape(X.shape[1], trailing)
         learned, targets = self._fit_targets(y, X.shape[0])
@@ -219,33 +253,48 @@ class DeepLearner(Learner):
             self.x_offset_, self.x_scale_ = offset, scale
             for key, value in learned.items():
                 setattr(self, key, value)
-            self.module_ = self._build_module(rng).to(self.device)
+            self.module_ = self.build_network(rng).to(self.device)
             self.history_ = self._train(self._network_input(X), targets)
             self.module_.zero_grad()  # the last batch's gradients are of no further use
         except BaseException:
             self._forget()  # a half-trained network must not pass for a fitted one
             raise
+        finally:
+            self._checkpoint_path = None
         return self
 
     def _forget(self):
         for key in self._learned_names():
             delattr(self, key)
 
+    def _schedule(self, n_samples):
+        """(epochs, patience) for training on `n_samples`: as set, or for ``epochs=None``
+        at least AUTO_EPOCHS epochs, on small data as many as make AUTO_STEPS optimizer
+        steps (at most AUTO_MAX_EPOCHS), stopped early after ``patience`` (default
+        AUTO_PATIENCE) epochs without a better validation loss."""
+        if self.epochs is not None:
+            return self.epochs, self.patience
+        n_train = max(1, round(n_samples * (1 - self.validation_fraction)))
+        steps_per_epoch = math.ceil(n_train / self.batch_size)
+        epochs = min(AUTO_MAX_EPOCHS, max(AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch)))
+        return epochs, AUTO_PATIENCE if self.patience is None else self.patience
+
     def _train(self, X, targets):
-        """Adam on `_loss` through nanoml's training loop; -> history."""
+        """Adam on `batch_loss` through nanoml's training loop; -> history."""
         optimizer = Adam(self.module_.parameters(), lr=self.lr)
+        epochs, patience = self._schedule(X.shape[0])
         return train(
-            self._loss, self.module_, optimizer, X, targets, epochs=self.epochs,
+            self.batch_loss, self.module_, optimizer, X, targets, epochs=epochs,
             batch_size=self.batch_size, validation_fraction=self.validation_fraction,
-            seed=self.seed, patience=self.patience,
+            seed=self.seed, patience=patience,
             with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
             progress=show_progress(), description=self.name, device=self.device,
         )
 
     def _checkpoint(self, epoch):
-        """Write the model so far into the run folder, when `nanoml run` set one."""
-        if self.run_folder is not None:
-            self.save(os.path.join(self.run_folder, "model.npz"))
+        """Write the model so far to the checkpoint path `fit` was given, if any."""
+        if self._checkpoint_path is not None:
+            self.save(self._checkpoint_path)
 
     def _forward(self, X, forward=None):
         """`forward` (default: the network) over network-ready X in batches, without a
@@ -286,7 +335,7 @@ class DeepLearner(Learner):
                 setattr(self, key, value)
         if self.input_shape_ is not None:
             self.input_shape_ = tuple(self.input_shape_)
-        module = self._build_module(np.random.default_rng(0))
+        module = self.build_network(np.random.default_rng(0))
         self.module_ = module.load_state_dict(weights).eval()
 
 
@@ -299,10 +348,10 @@ class NetworkClassifier(DeepLearner):
         classes, codes = encode_labels(y, n)
         return {"classes_": classes}, codes
 
-    def _n_outputs(self):
+    def n_outputs(self):
         return len(self.classes_)
 
-    def _loss(self, x, y):
+    def batch_loss(self, x, y):
         logits = self.module_(x)
         return cross_entropy(logits, y), logits
 
@@ -328,10 +377,10 @@ class NetworkRegressor(DeepLearner):
         mean, scale = float(y.mean()), float(y.std()) or 1.0
         return {"y_mean_": mean, "y_scale_": scale}, ((y - mean) / scale).astype(np.float32)
 
-    def _n_outputs(self):
+    def n_outputs(self):
         return 1
 
-    def _loss(self, x, y):
+    def batch_loss(self, x, y):
         pred = self.module_(x)
         return mse(pred, y.reshape(-1, 1)), None
 
@@ -343,7 +392,7 @@ class NetworkRegressor(DeepLearner):
 class GenerativeLearner(DeepLearner):
     """A learner that draws new samples from a latent code ``latent_size`` wide.
 
-    Subclasses define ``_decode(z)``: latent Tensor -> scaled samples in [0, 1].
+    Subclasses define ``decode(z)``: latent Tensor -> scaled samples in [0, 1].
     """
 
     task = "generation"
@@ -354,7 +403,7 @@ class GenerativeLearner(DeepLearner):
         check_number("n_samples", n_samples, low=1, integer=True)
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((n_samples, self.latent_size)).astype(np.float32)
-        return self._to_original(self._forward(z, forward=self._decode))
+        return self._to_original(self._forward(z, forward=self.decode))
 
     def _grid_shape(self):
         """(height, width) to draw a sample as, for one-channel images; else None."""
