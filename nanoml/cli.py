@@ -32,11 +32,33 @@ def _in_cli_words(exc):
 
 
 class NanomlGroup(click.Group):
+    """The command group: NanomlError as one line, and plugins' commands added only when
+    a command is not one of the group's own (or all are listed), so that `--version` and
+    the built-in commands start without importing every plugin."""
+
+    _plugin_commands_added = False
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except NanomlError as exc:
             raise UserError(_in_cli_words(exc)) from None
+
+    def _add_plugin_commands(self):
+        if not self._plugin_commands_added:
+            self._plugin_commands_added = True
+            plugin_set().add_commands(self)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._add_plugin_commands()
+            command = super().get_command(ctx, name)
+        return command
+
+    def list_commands(self, ctx):
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
 
 
 def _echo_json(obj):
@@ -63,10 +85,7 @@ def list_learners(as_json):
         }
         for name, entry in plugin_set().learners.items()
     ]
-    refused = plugin_set().refused_learners
-    if refused:
-        click.echo(f"{len(refused)} learner(s) refused ({', '.join(refused)}): "
-                   "'nanoml plugins' says why", err=True)
+    _report_broken_plugins()
     if as_json:
         _echo_json(rows)
         return
@@ -76,6 +95,20 @@ def list_learners(as_json):
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         click.echo(f"{r['name']:<{width}}  {r['task']:<14}  {r['plugin']:<8}  {r['description']}")
+
+
+def _report_broken_plugins():
+    """One line on stderr when plugins failed to load or learners were refused."""
+    plugins = plugin_set()
+    failed = [r.name for r in plugins.records if r.error]
+    refused = list(plugins.refused_learners)
+    parts = []
+    if failed:
+        parts.append(f"{len(failed)} plugin(s) failed to load ({', '.join(failed)})")
+    if refused:
+        parts.append(f"{len(refused)} learner(s) were refused ({', '.join(refused)})")
+    if parts:
+        click.echo(f"{'; '.join(parts)}: 'nanoml plugins' says why", err=True)
 
 
 @cli.command("plugins")
@@ -208,15 +241,8 @@ def new_plugin(name, deep, folder):
                f"nanoml run {name}")
 
 
-_commands_added = False
-
-
 def main(argv=None):
-    """Console entry point: adds the plugins' commands, then runs the CLI."""
-    global _commands_added
-    if not _commands_added:
-        _commands_added = True
-        plugin_set().add_commands(cli)
+    """Console entry point."""
     return cli.main(args=argv, prog_name="nanoml")
 
 

@@ -113,6 +113,7 @@ class DeepLearner(Learner):
     # its own (tabular data whose columns have different units).
     scaling = "standard"
     _checkpoint_path = None  # set by fit for the length of training
+    _on_epoch = None  # likewise
 
     def __init__(self, epochs=None, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
                  patience=None, device="cpu", input_shape=None):
@@ -233,15 +234,16 @@ class DeepLearner(Learner):
         """(learned attributes, training targets) from `y`; unsupervised learners ignore y."""
         return {}, None
 
-    def fit(self, X, y=None, *, checkpoint=None):
+    def fit(self, X, y=None, *, checkpoint=None, on_epoch=None):
         """Train the network on X (and y); returns self.
 
         X holds one sample a row, or one sample per entry of its first axis in the shape
         the network reads (images as (channels, height, width)), from which the learner
         takes its input shape. `checkpoint`: a model-file path written at every improvement.
+        `on_epoch(epoch, results)`: called with each epoch's metrics; raising stops training.
         """
         self.check_params()
-        self._checkpoint_path = checkpoint
+        self._checkpoint_path, self._on_epoch = checkpoint, on_epoch
         X, trailing = self._read_input(X)
         shape = self._input_shape(X.shape[1], trailing)
         learned, targets = self._fit_targets(y, X.shape[0])
@@ -260,7 +262,7 @@ class DeepLearner(Learner):
             self._forget()  # a half-trained network must not pass for a fitted one
             raise
         finally:
-            self._checkpoint_path = None
+            self._checkpoint_path = self._on_epoch = None
         return self
 
     def _forget(self):
@@ -272,12 +274,13 @@ class DeepLearner(Learner):
         at least AUTO_EPOCHS epochs, on small data as many as make AUTO_STEPS optimizer
         steps (at most AUTO_MAX_EPOCHS), stopped early after ``patience`` (default
         AUTO_PATIENCE) epochs without a better validation loss."""
+        patience = getattr(self, "patience", None)  # a learner may have no early stopping
         if self.epochs is not None:
-            return self.epochs, self.patience
+            return self.epochs, patience
         n_train = max(1, round(n_samples * (1 - self.validation_fraction)))
         steps_per_epoch = math.ceil(n_train / self.batch_size)
         epochs = min(AUTO_MAX_EPOCHS, max(AUTO_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch)))
-        return epochs, AUTO_PATIENCE if self.patience is None else self.patience
+        return epochs, AUTO_PATIENCE if patience is None else patience
 
     def _train(self, X, targets):
         """Adam on `batch_loss` through nanoml's training loop; -> history."""
@@ -288,6 +291,7 @@ class DeepLearner(Learner):
             batch_size=self.batch_size, validation_fraction=self.validation_fraction,
             seed=self.seed, patience=patience,
             with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
+            on_epoch=self._on_epoch,
             progress=show_progress(), description=self.name, device=self.device,
         )
 

@@ -107,3 +107,14 @@ def test_a_run_stopped_by_a_mistake_leaves_no_empty_folder(tmp_path, monkeypatch
     out.mkdir(parents=True)  # a folder the user made stays
     assert CliRunner().invoke(cli, [*bad, "--out", str(out)]).exit_code == 2
     assert out.is_dir()
+
+
+def test_new_plugin_writes_a_package_or_says_in_one_line_why_not(tmp_path):
+    result = invoke("new-plugin", "my-rules", "--deep", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    plugin = (tmp_path / "my-rules" / "my_rules" / "plugin.py").read_text()
+    assert "NetworkClassifier" in plugin and "next: cd" in result.output
+    again = CliRunner().invoke(cli, ["new-plugin", "my-rules", "--out", str(tmp_path)])
+    assert again.exit_code == 2 and "already exists" in again.output
+    bad = CliRunner().invoke(cli, ["new-plugin", "My Rules", "--out", str(tmp_path)])
+    assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1

@@ -347,3 +347,60 @@ def test_datasets_table_names_each_plugin():
     digits = next(line for line in lines if line.startswith("digits "))
     sine = next(line for line in lines if line.startswith("sine "))
     assert " embedded-datasets " in digits and " deep " in sine
+
+
+def test_list_says_on_stderr_which_plugins_failed(make_distribution, fresh_plugins):
+    from click.testing import CliRunner
+
+    from nanoml.cli import cli
+
+    make_distribution("nanoml-broken", "nanoml_broken", "raise ImportError('x')\n",
+                      {"broken": "nanoml_broken"})
+    make_distribution("nanoml-mean", "nanoml_mean", THIRD_PARTY, {"mean": "nanoml_mean"})
+    make_distribution("nanoml-mean-copy", "nanoml_mean_copy",
+                      "from nanoml_mean import register_learners\n",
+                      {"mean-copy": "nanoml_mean_copy"})
+    fresh_plugins()
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 0
+    assert ("1 plugin(s) failed to load (broken); 1 learner(s) were refused (mean-regressor): "
+            "'nanoml plugins' says why") in result.stderr
+    assert "linear-regression" in result.stdout and "failed" not in result.stdout
+
+
+COMMAND_PLUGIN = """
+    import os
+    import pathlib
+
+    import click
+
+    import nanoml
+
+    pathlib.Path(os.environ["IMPORT_MARKER"]).touch()  # shows when the plugin was imported
+
+
+    @nanoml.hookimpl
+    def register_commands(cli):
+        @cli.command("hello")
+        def hello():
+            click.echo("hello from a plugin")
+"""
+
+
+def test_plugin_commands_run_and_version_imports_no_plugin(make_distribution, tmp_path):
+    site = make_distribution("nanoml-hello", "nanoml_hello", COMMAND_PLUGIN,
+                             {"hello": "nanoml_hello"})
+    marker = tmp_path / "imported"
+    env = {**os.environ, "IMPORT_MARKER": str(marker),
+           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+
+    def nanoml_cli(*args):
+        return subprocess.run([sys.executable, "-m", "nanoml.cli", *args], env=env,
+                              capture_output=True, text=True)
+
+    assert nanoml_cli("--version").returncode == 0
+    assert not marker.exists()
+    result = nanoml_cli("hello")
+    assert result.returncode == 0 and result.stdout == "hello from a plugin\n", result.stderr
+    assert marker.exists()
+    assert "hello" in nanoml_cli("--help").stdout

@@ -41,7 +41,6 @@ def test_importing_nanoml_loads_no_numpy():
 
 def test_hookimpl_stays_the_marker_after_its_module_is_imported():
     import nanoml.hookimpl  # noqa: F401  (the submodule of the same name)
-
     from nanoml import hookimpl
 
     assert callable(hookimpl) and type(hookimpl).__name__ == "HookimplMarker"

@@ -7,7 +7,6 @@ import pytest
 from nanoml_deep.cnn import CNN
 
 import nanoml
-
 from nanoml.errors import ParameterError
 from nanoml.losses import cross_entropy
 from nanoml.tensor import Tensor
