@@ -88,12 +88,17 @@ def learner_inputs(cls, data, X):
     return data.shaped(X) if cls.input_ndim else X
 
 
-def fit(model, X, y, checkpoint=None):
-    """``model.fit(X, y)``, passing `checkpoint` where the learner's fit takes one; -> the
-    seconds it took."""
-    extra = {}
-    if checkpoint is not None and "checkpoint" in inspect.signature(model.fit).parameters:
-        extra["checkpoint"] = checkpoint
+def fit_takes(learner, option):
+    """Whether `learner`'s (a class or an instance) fit takes the keyword `option`."""
+    return option in inspect.signature(learner.fit).parameters
+
+
+def fit(model, X, y, checkpoint=None, on_epoch=None):
+    """``model.fit(X, y)``, passing `checkpoint` (a model file written at every
+    improvement) and `on_epoch` (called with each epoch's metrics) where the learner's fit
+    takes them; -> the seconds it took."""
+    given = {"checkpoint": checkpoint, "on_epoch": on_epoch}
+    extra = {k: v for k, v in given.items() if v is not None and fit_takes(model, k)}
     started = time.perf_counter()
     model.fit(X, y, **extra)
     return time.perf_counter() - started

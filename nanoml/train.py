@@ -144,6 +144,7 @@ def train(
     patience=None,
     with_accuracy=False,
     on_improvement=None,
+    on_epoch=None,
     progress=True,
     description="training",
     device="cpu",
@@ -158,6 +159,8 @@ def train(
     module holds the best weights seen. On `device` "cuda" the module (and the optimizer's
     state) must already be there; X and y are moved there once (integer targets must be
     valid class indices already: they are not checked again batch by batch).
+    `on_epoch(epoch, results)` gets each epoch's metrics (loss, val_loss, accuracy, ...);
+    an exception it raises stops training (a tuner prunes a poor trial this way).
     """
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
@@ -212,6 +215,8 @@ def train(
                 f"{train_rows.shape[0] / seconds:,.0f} samples/s)",
                 file=sys.stderr,
             )
+        if on_epoch is not None:
+            on_epoch(epoch, dict(results))
         watched = results.get("val_loss", results["loss"])
         if watched < best_loss:
             best_loss, stale = watched, 0
