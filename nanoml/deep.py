@@ -40,7 +40,7 @@ import sys
 
 import numpy as np
 
-from nanoml.device import check_device_name
+from nanoml.backend import check_device_name
 from nanoml.errors import InputError, ParameterError
 from nanoml.learner import Learner
 from nanoml.losses import cross_entropy, mse

@@ -1,8 +1,8 @@
 """Optimizers (SGD, Adam, AdamW, RMSprop), gradient clipping and learning-rate schedules.
 
 Each optimizer keeps its state as plain arrays, one set per parameter, and updates every
-parameter with ONE fused kernel call over its flat array (`nanoml.kernels.cpu`, or the
-`nanoml.kernels.cuda` twin with the state on the device for a parameter on the cuda device).
+parameter with ONE fused kernel call over its flat array, from the kernel table of the
+parameter's backend (`nanoml.kernels.cpu`, or its twin with the state on the device).
 The update rules are PyTorch's, so the same hyperparameters behave the same way.
 """
 
@@ -10,21 +10,19 @@ import math
 
 import numpy as np
 
-from nanoml import cuda_arrays
+from nanoml import backend
 from nanoml.errors import DeviceError, InputError, ParameterError
-from nanoml.ops.placement import backend
 from nanoml.validation import check_number
 
 
 def _zeros(size, like):
     """Flat zeros of `size` elements of `like`'s dtype, on `like`'s device."""
-    _, xp = backend(cuda_arrays.is_device_array(like))
-    return xp.zeros(size, like.dtype)
+    return backend.of(like).zeros(size, like.dtype)
 
 
 def _kernels(array):
-    """The kernels for `array`'s device."""
-    return backend(cuda_arrays.is_device_array(array))[0]
+    """The kernel table of `array`'s device."""
+    return backend.of(array).kernels
 
 
 class Optimizer:
@@ -36,7 +34,7 @@ class Optimizer:
             raise ParameterError("the optimizer got an empty parameter list")
         self.lr = float(check_number("lr", lr, low=0))
         self.state = [self._init_state(p.data) for p in self.params]
-        self._devices = [cuda_arrays.is_device_array(p.data) for p in self.params]
+        self._backends = [backend.of(p.data) for p in self.params]
 
     def _init_state(self, data):
         """name -> array for one parameter (zeros of its shape, or empty when unused)."""
@@ -52,30 +50,26 @@ class Optimizer:
 
     def step(self):
         """Update every parameter that has a gradient."""
-        for p, state, on_device in zip(self.params, self.state, self._devices, strict=True):
+        for p, state, xp in zip(self.params, self.state, self._backends, strict=True):
             grad = p.grad
             if grad is None:
                 continue
-            data = p.data
-            if isinstance(data, np.ndarray) == on_device:
+            if backend.of(p.data) is not xp:
                 raise DeviceError(
                     f"a parameter of shape {p.shape} moved to {p.device} after the optimizer "
                     f"was created; move the model first (module.to(device)), then create the "
                     f"optimizer"
                 )
-            if not on_device:
-                if not data.flags.c_contiguous:
-                    # The kernels write through the flat view, which needs contiguous memory.
-                    p.data = data = np.require(data, requirements="C")
-                if grad.dtype != data.dtype or not grad.flags.c_contiguous:
-                    grad = np.require(grad, dtype=data.dtype, requirements="C")
+            # The kernels write through the flat view, which needs contiguous memory.
+            p.data = data = xp.contiguous(p.data)
+            grad = xp.contiguous(grad, data.dtype)
             self._update(data.reshape(-1), grad.reshape(-1), state)
 
     def state_dict(self):
         """Name -> array (``"lr"``, ``"<param index>.<buffer>"``), enough to resume training."""
         out = {"lr": np.array(self.lr)}
         for i, state in enumerate(self.state):
-            out.update((f"{i}.{name}", cuda_arrays.host_copy(a)) for name, a in state.items())
+            out.update((f"{i}.{name}", backend.of(a).host_copy(a)) for name, a in state.items())
         return out
 
     def load_state_dict(self, state):
@@ -94,7 +88,7 @@ class Optimizer:
                         f"optimizer state '{i}.{name}' has shape {value.shape}, expected "
                         f"{array.shape}"
                     )
-                cuda_arrays.copy_into(array, value)
+                backend.of(array).copy_into(array, value)
         self.lr = float(state["lr"])
         return self
 
@@ -196,17 +190,12 @@ def clip_grad_norm(parameters, max_norm):
     scale = max_norm / (total + 1e-6)
     if scale < 1:
         for p in params:
-            if cuda_arrays.is_device_array(p.grad):
-                p.grad = cuda_arrays.scale(p.grad, scale)
-            else:
-                p.grad *= scale
+            p.grad = backend.of(p.grad).scale(p.grad, scale, out=p.grad)
     return total
 
 
 def _squared_norm(g):
-    if cuda_arrays.is_device_array(g):
-        return float(cuda_arrays.to_host(cuda_arrays.reduce_sum(cuda_arrays.binary("mul", g, g))))
-    return float(np.vdot(g, g))
+    return backend.of(g).vdot(g, g)
 
 
 class _Schedule:

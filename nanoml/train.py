@@ -14,10 +14,10 @@ import time
 import numpy as np
 from tqdm.auto import tqdm
 
-from nanoml import cuda_arrays
+from nanoml import backend
 from nanoml.errors import NanomlError
 from nanoml.runtime import training_mode
-from nanoml.tensor import Tensor, check_device, no_grad
+from nanoml.tensor import Tensor, no_grad
 
 
 class TrainingDivergedError(NanomlError):
@@ -56,29 +56,28 @@ def minibatches(rows, batch_size, rng):
 class Rows:
     """An array (inputs or targets) whose batches are taken on the training device.
 
-    On the cuda device the array is copied there once; a batch then costs one upload of its
-    row numbers and one gather kernel, instead of an upload of its images. `take` gives the
-    batch on that device; `host` the same rows as a NumPy array (for metrics).
+    On a device the array is copied there once (on the CPU it is the array itself); a batch
+    then costs one upload of its row numbers and one gather kernel, instead of an upload of
+    its images. `take` gives the batch on that device; `host` the same rows as a NumPy array
+    (for metrics).
     """
 
     def __init__(self, array, device="cpu"):
         self.host = array
-        on_cuda = check_device(device) == "cuda" and array is not None
-        self._on_device = cuda_arrays.to_device(array) if on_cuda else None
+        self._backend = backend.named(device)
+        self._data = None if array is None else self._backend.from_host(array)
 
     def take(self, rows, device_rows=None):
         """The rows `rows` (an int array; `device_rows`, its copy on the device, if made)."""
-        if self.host is None:
+        if self._data is None:
             return None
-        if self._on_device is None:
-            return self.host[rows]
         if device_rows is None:
-            device_rows = cuda_arrays.to_device(rows)
-        return cuda_arrays.take_rows(self._on_device, device_rows)
+            device_rows = self._backend.from_host(rows)
+        return self._backend.take_rows(self._data, device_rows)
 
     def upload(self, rows):
-        """`rows` on the device this array is on (None on the CPU), for `take`."""
-        return None if self._on_device is None else cuda_arrays.to_device(rows)
+        """`rows` on the device this array is on, for `take`."""
+        return self._backend.from_host(rows)
 
 
 class _Meter:

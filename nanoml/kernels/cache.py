@@ -6,14 +6,23 @@ its cache entry, so after an edit to the callee it runs stale code, or crashes w
 callee's layout changed. Here every kernel of `nanoml.kernels.cpu` is cached with a stamp
 of all of that package's files: editing one invalidates them all.
 
-This hooks into numba.core.caching (`CacheImpl._locator_classes`), as `gemm` uses Numba's
-internals for its intrinsic; `install` must run before the kernel modules are imported.
+This hooks into numba.core's private caching classes (`_CacheLocator`,
+`CacheImpl._locator_classes`), so it is fenced: `install` patches only a Numba of the
+versions in `TESTED_NUMBA`, and elsewhere leaves Numba's plain per-file caching in place with
+a one-line warning. It must run before the kernel modules are imported.
 """
 
 import functools
 import os
+import re
+import warnings
 
+import numba
 from numba.core import caching
+
+# Tested with numba 0.68.1. The private names used here are unchanged since numba.core was
+# reorganised (0.49), so the range starts at the oldest numba nanoml supports.
+TESTED_NUMBA = ((0, 60), (0, 68))
 
 CPU_KERNELS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu")
 
@@ -33,7 +42,14 @@ def _cpu_kernels_stamp():
     return sources_stamp(CPU_KERNELS)
 
 
-class KernelPackageLocator(caching._CacheLocator):
+def _tested(version):
+    """True when numba `version` ("0.68.1") lies within TESTED_NUMBA."""
+    found = re.match(r"(\d+)\.(\d+)", version)
+    low, high = TESTED_NUMBA
+    return found is not None and low <= (int(found[1]), int(found[2])) <= high
+
+
+class KernelPackageLocator(getattr(caching, "_CacheLocator", object)):
     """The locator Numba would use for a function in nanoml/kernels/cpu, with the stamp of
     the whole package added to the function's own file's."""
 
@@ -65,7 +81,19 @@ class KernelPackageLocator(caching._CacheLocator):
 
 
 def install():
-    """Put `KernelPackageLocator` first in Numba's list of cache locators (once)."""
-    locators = caching.CacheImpl._locator_classes
+    """Put `KernelPackageLocator` first in Numba's list of cache locators (once); True when
+    it is there. A Numba outside TESTED_NUMBA (or without the private names) is left alone:
+    each kernel is then cached against its own file only, and one warning says so."""
+    locators = getattr(getattr(caching, "CacheImpl", None), "_locator_classes", None)
+    if not _tested(numba.__version__) or not hasattr(caching, "_CacheLocator") or locators is None:
+        warnings.warn(
+            f"nanoml: numba {numba.__version__} is not one its kernel-cache patch was tested "
+            f"with; each kernel is cached against its own file only (after editing a kernel "
+            f"module, delete nanoml/kernels/cpu/__pycache__)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
     if KernelPackageLocator not in locators:
         locators.insert(0, KernelPackageLocator)
+    return True

@@ -7,9 +7,9 @@ statistics) assigned as attributes are registered automatically, so `parameters(
 
 import numpy as np
 
-from nanoml import cuda_arrays
+from nanoml import backend
 from nanoml.errors import InputError
-from nanoml.tensor import Tensor, check_device
+from nanoml.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -19,10 +19,8 @@ class Parameter(Tensor):
 
     def __init__(self, data, requires_grad=True, dtype=None):
         super().__init__(data, requires_grad=requires_grad, dtype=dtype)
-        # Optimizers update the flat view in place, which needs contiguous memory we own
-        # (device arrays always are).
-        if isinstance(self.data, np.ndarray):
-            self.data = np.require(self.data, requirements="C")
+        # Optimizers update the flat view in place, which needs contiguous memory.
+        self.data = backend.of(self.data).contiguous(self.data)
 
     def __repr__(self):
         return "Parameter(" + super().__repr__() + ")"
@@ -48,7 +46,7 @@ class Module:
             target = self._parameters
         elif isinstance(value, Module):
             target = self._modules
-        elif name in self._buffers and isinstance(value, np.ndarray):
+        elif name in self._buffers and backend.is_array(value):
             target = self._buffers
         else:
             target = None
@@ -130,23 +128,23 @@ class Module:
         """Move every parameter and buffer to `device` ("cpu" or "cuda") in place; returns
         self. Parameters stay the same objects, so references to them stay valid; their
         gradients are dropped. Create the optimizer after moving the model."""
-        on_device = check_device(device) == "cuda"
-        move = cuda_arrays.to_device if on_device else cuda_arrays.to_host
+        target = backend.named(device)
         for param in self.parameters():
-            if cuda_arrays.is_device_array(param.data) != on_device:
-                param.data = move(param.data)
+            if backend.of(param.data) is not target:
+                param.data = backend.move(param.data, target)
                 param.grad = None
         for module in self.modules():
             for name, buf in list(module._buffers.items()):
-                if cuda_arrays.is_device_array(buf) != on_device:
-                    module.register_buffer(name, move(buf))
+                if backend.of(buf) is not target:
+                    module.register_buffer(name, backend.move(buf, target))
         return self
 
     # -- saving --------------------------------------------------------------------------
     def state_dict(self):
         """Dotted name -> host copy of every parameter's and buffer's array."""
-        state = {name: cuda_arrays.host_copy(param.data) for name, param in self.named_parameters()}
-        state.update((name, cuda_arrays.host_copy(buf)) for name, buf in self.named_buffers())
+        state = {name: backend.of(param.data).host_copy(param.data)
+                 for name, param in self.named_parameters()}
+        state.update((name, backend.of(buf).host_copy(buf)) for name, buf in self.named_buffers())
         return state
 
     def load_state_dict(self, state, strict=True):
@@ -174,7 +172,7 @@ class Module:
                     f"state_dict['{name}'] has shape {value.shape}, the model expects "
                     f"{array.shape}"
                 )
-            cuda_arrays.copy_into(array, value)
+            backend.of(array).copy_into(array, value)
         return self
 
     def __repr__(self):

@@ -1,18 +1,17 @@
 """Convolution and pooling ops over NCHW tensors, as torch.nn.functional's.
 
-Each op checks its arguments, calls the kernels of `nanoml.kernels.cpu.conv` on the arrays
-(or their `nanoml.kernels.cuda` twins, allocating with `nanoml.cuda_arrays`, for tensors on
-the cuda device) and records a backward beside its forward. The backward only computes the
-gradients that a parent needs: the input gradient of a first layer (whose input is data) is
-skipped.
+Each op checks its arguments, calls the kernels of its operands' backend (the same names
+and arguments on every device, see `nanoml.kernels.cpu.conv`) on the arrays, allocating
+with that backend, and records a backward beside its forward. The backward only computes
+the gradients that a parent needs: the input gradient of a first layer (whose input is data)
+is skipped.
 """
 
 import numpy as np
 
-from nanoml import cuda_arrays
+from nanoml import backend
+from nanoml.autograd import Tensor, apply
 from nanoml.errors import InputError
-from nanoml.ops.placement import backend, contiguous, same_device
-from nanoml.tensor import Tensor, apply
 
 # The direct (stride 1) convolution takes at most this many input channels and kernel taps
 # per channel. Measured at batch 32 on one core, forward + weight gradient, direct vs im2col:
@@ -34,19 +33,18 @@ def as_pair(value, name, minimum):
 
 
 def _image(x, op):
-    """The C-contiguous (N, C, H, W) array of Tensor `x`."""
+    """(the C-contiguous (N, C, H, W) array of Tensor `x`, its backend)."""
     if not isinstance(x, Tensor):
         raise InputError(f"{op} expects a Tensor input, got {type(x).__name__}")
     if x.data.ndim != 4:
         raise InputError(f"{op} expects input of shape (N, C, H, W), got shape {x.data.shape}")
-    return contiguous(x.data)
+    xp = backend.of(x.data)
+    return xp.contiguous(x.data), xp
 
 
-def _permuted(a, axes):
-    """A C-contiguous copy of ``a.transpose(axes)`` on `a`'s device."""
-    if cuda_arrays.is_device_array(a):
-        return cuda_arrays.transpose(a, axes)
-    return np.ascontiguousarray(a.transpose(axes))
+def _permuted(xp, a, axes):
+    """A C-contiguous copy of ``a.transpose(axes)``."""
+    return xp.contiguous(xp.transpose(a, axes))
 
 
 def _out_size(size, kernel, stride, pad, op, axis):
@@ -61,10 +59,10 @@ def _out_size(size, kernel, stride, pad, op, axis):
 
 def conv_operands(op, x, weight, bias):
     """The checked arrays of a convolution's input (N, C, H, W), weight (M, C, KH, KW) and
-    bias (M,; zeros when None), and the (kernels, allocator) of their device."""
-    data = _image(x, op)
-    cuda = same_device(op, x, weight, bias)
-    w = contiguous(weight.data)
+    bias (M,; zeros when None), and the backend of their device."""
+    data, _ = _image(x, op)
+    xp = backend.common(op, x, weight, bias)
+    w = xp.contiguous(weight.data)
     if w.ndim != 4:
         raise InputError(
             f"{op} expects weight of shape (out_channels, in_channels, KH, KW), got shape "
@@ -79,9 +77,8 @@ def conv_operands(op, x, weight, bias):
         raise InputError(f"{op} expects bias of shape ({M},), got shape {bias.shape}")
     if bias is not None and bias.dtype != data.dtype:
         raise InputError(f"{op} bias is {bias.dtype} but the input is {data.dtype}")
-    k, xp = backend(cuda)
-    b = xp.zeros(M, data.dtype) if bias is None else contiguous(bias.data)
-    return data, w, b, (k, xp)
+    b = xp.zeros(M, data.dtype) if bias is None else xp.contiguous(bias.data)
+    return data, w, b, xp
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
@@ -89,7 +86,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
     `stride` and `padding` (zeros) are ints or (height, width) pairs.
     """
-    data, w, b, (k, xp) = conv_operands("conv2d", x, weight, bias)
+    data, w, b, xp = conv_operands("conv2d", x, weight, bias)
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     sh, sw = as_pair(stride, "conv2d stride", 1)
@@ -97,26 +94,22 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     OH = _out_size(H, KH, sh, ph, "conv2d", "height")
     OW = _out_size(W, KW, sw, pw, "conv2d", "width")
     if (sh, sw) == (1, 1) and C <= DIRECT_MAX_CHANNELS and KH * KW <= DIRECT_MAX_TAPS:
-        out, backward = _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW)
+        out, backward = _conv2d_direct(xp, x, weight, bias, data, w, b, ph, pw, OH, OW)
     else:
-        out, backward = _conv2d_gemm(k, xp, x, weight, bias, data, w, b, (sh, sw, ph, pw),
-                                     OH, OW)
+        out, backward = _conv2d_gemm(xp, x, weight, bias, data, w, b, (sh, sw, ph, pw), OH, OW)
     return apply(out, (x, weight, bias), backward)
 
 
-def _flipped_transposed(w):
-    """``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, C-contiguous, on `w`'s device."""
-    if cuda_arrays.is_device_array(w):
-        flip = slice(None, None, -1)
-        return cuda_arrays.transpose(
-            cuda_arrays.getitem(w, (slice(None), slice(None), flip, flip)), (1, 0, 2, 3)
-        )
-    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+def _flipped_transposed(xp, w):
+    """``w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)``, C-contiguous."""
+    flip = slice(None, None, -1)
+    return _permuted(xp, xp.getitem(w, (slice(None), slice(None), flip, flip)), (1, 0, 2, 3))
 
 
-def _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
-    """Forward output and backward closure of the direct (stride 1) route; `k` and `xp`
-    are the kernels and allocator of the data's device (see `nanoml.ops.placement.backend`)."""
+def _conv2d_direct(xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
+    """Forward output and backward closure of the direct (stride 1) route; `xp` is the
+    backend of the data's device."""
+    k = xp.kernels
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     if ph or pw:
@@ -137,7 +130,7 @@ def _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
             k.pad2d(g, KH - 1 - ph, KW - 1 - pw, gp)
             gx = xp.empty_like(data)
             scratch = xp.empty((N, (H - 1) * gp.shape[3] + W), g.dtype)
-            k.conv2d_forward_direct(gp, _flipped_transposed(w), xp.zeros(C, g.dtype), gx,
+            k.conv2d_forward_direct(gp, _flipped_transposed(xp, w), xp.zeros(C, g.dtype), gx,
                                     scratch)
         if weight.requires_grad or (bias is not None and bias.requires_grad):
             gw, gb = xp.empty_like(w), xp.empty_like(b)
@@ -148,12 +141,13 @@ def _conv2d_direct(k, xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
     return out, backward
 
 
-def _conv2d_gemm(k, xp, x, weight, bias, data, w, b, geometry, OH, OW):
+def _conv2d_gemm(xp, x, weight, bias, data, w, b, geometry, OH, OW):
     """Forward output and backward closure of the im2col route.
 
-    On the CPU the GEMMs run in `cpu.matmul`: faster than the OpenBLAS NumPy ships on
-    this hardware, and threaded by Numba like the other kernels (no second thread pool).
+    The GEMMs run in the kernel table's `matmul`: on the CPU faster than the OpenBLAS NumPy
+    ships on this hardware, and threaded by Numba like the other kernels (no second pool).
     """
+    k = xp.kernels
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     P = OH * OW
@@ -164,30 +158,27 @@ def _conv2d_gemm(k, xp, x, weight, bias, data, w, b, geometry, OH, OW):
     y = xp.empty((M, N * P), dtype)
     k.matmul(w2, cols, y)
     # The product is (M, N, P); reordering it to NCHW and adding the bias is one pass.
-    if xp is np:
-        out = np.empty((N, M, OH, OW), dtype)
-        np.add(y.reshape(M, N, P).transpose(1, 0, 2), b[:, None], out=out.reshape(N, M, P))
-    else:
-        out = cuda_arrays.binary("add", _permuted(y.reshape(M, N, P), (1, 0, 2)),
-                                 b.reshape(M, 1)).reshape(N, M, OH, OW)
+    out = xp.empty((N, M, OH, OW), dtype)
+    xp.add(xp.transpose(y.reshape(M, N, P), (1, 0, 2)), b.reshape(M, 1),
+           out=out.reshape(N, M, P))
 
     def backward(g):
         g3 = g.reshape(N, M, P)
         gx = gw = gb = None
         if x.requires_grad:
-            gt = _permuted(g3, (1, 0, 2)).reshape(M, N * P)
+            gt = _permuted(xp, g3, (1, 0, 2)).reshape(M, N * P)
             gcols = xp.empty_like(cols)
-            k.matmul(_permuted(w2, (1, 0)), gt, gcols)
+            k.matmul(_permuted(xp, w2, (1, 0)), gt, gcols)
             gx = xp.empty_like(data)
             k.col2im(gcols, KH, KW, *geometry, gx)
         if weight.requires_grad:
             # (C*KH*KW, M) = cols @ g as (N*P, M): the kernel wants unit-stride rows of b.
-            g_rows = _permuted(g3, (0, 2, 1)).reshape(N * P, M)
+            g_rows = _permuted(xp, g3, (0, 2, 1)).reshape(N * P, M)
             gw_t = xp.empty((C * KH * KW, M), dtype)
             k.matmul(cols, g_rows, gw_t)
-            gw = _permuted(gw_t, (1, 0)).reshape(w.shape)
+            gw = _permuted(xp, gw_t, (1, 0)).reshape(w.shape)
         if bias is not None and bias.requires_grad:
-            gb = g3.sum(axis=(0, 2)) if xp is np else cuda_arrays.reduce_sum(g3, axis=(0, 2))
+            gb = xp.sum(g3, axis=(0, 2))
         return gx, gw, gb
 
     return out, backward
@@ -208,9 +199,9 @@ def max_pool2d(x, kernel_size, stride=None):
 
     The gradient goes to each window's first maximum (NaN counts as the maximum).
     """
-    data = _image(x, "max_pool2d")
+    data, xp = _image(x, "max_pool2d")
     KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "max_pool2d")
-    k, xp = backend(cuda_arrays.is_device_array(data))
+    k = xp.kernels
     out = xp.empty(data.shape[:2] + (OH, OW), data.dtype)
     idx = xp.empty(out.shape, np.int32)
     k.max_pool2d_forward(data, KH, KW, SH, SW, out, idx)
@@ -226,9 +217,9 @@ def max_pool2d(x, kernel_size, stride=None):
 def avg_pool2d(x, kernel_size, stride=None):
     """Mean over each kernel_size window of (N, C, H, W) `x`, no padding; stride defaults
     to the window."""
-    data = _image(x, "avg_pool2d")
+    data, xp = _image(x, "avg_pool2d")
     KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "avg_pool2d")
-    k, xp = backend(cuda_arrays.is_device_array(data))
+    k = xp.kernels
     out = xp.empty(data.shape[:2] + (OH, OW), data.dtype)
     k.avg_pool2d_forward(data, KH, KW, SH, SW, out)
 

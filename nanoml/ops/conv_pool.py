@@ -1,16 +1,16 @@
 """The fused convolution + max pooling + ReLU of a first layer, as one differentiable op.
 
 ``relu(max_pool2d(conv2d(x, weight, bias), pool))`` computed without storing the convolution:
-the kernels of `nanoml.kernels.cpu.conv` (or their CUDA twins, for tensors on the device)
-pool each conv plane as it is made and keep only the argmax of every window, so the backward
+the kernels of `nanoml.kernels.cpu.conv` (or their twin in the operands' backend) pool each
+conv plane as it is made and keep only the argmax of every window, so the backward
 pass visits a quarter of the conv outputs.
 """
 
 import numpy as np
 
+from nanoml.autograd import apply
 from nanoml.errors import InputError
 from nanoml.ops.conv import _out_size, as_pair, conv_operands
-from nanoml.tensor import apply
 
 
 def conv2d_max_pool_relu(x, weight, bias=None, pool=2):
@@ -22,7 +22,8 @@ def conv2d_max_pool_relu(x, weight, bias=None, pool=2):
     NaN wins, the ReLU's gradient at 0 is 0).
     """
     op = "conv2d_max_pool_relu"
-    data, w, b, (k, xp) = conv_operands(op, x, weight, bias)
+    data, w, b, xp = conv_operands(op, x, weight, bias)
+    k = xp.kernels
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
     PH, PW = as_pair(pool, f"{op} pool", 1)

@@ -1,16 +1,16 @@
-"""Matrix products. On the CPU GEMMs stay on NumPy's BLAS, except Linear's, where the
-kernels of `nanoml.kernels.cpu.matmul` beat it at a small batch; on the cuda device they are
-the tiled kernel of `nanoml.kernels.cuda`."""
+"""Matrix products. The `@` op is the backend's matmul (NumPy's BLAS on the CPU, a tiled
+kernel on a device); Linear's products run the `matmul` kernels of the backend's table,
+which on the CPU beat BLAS at a small batch."""
 
 import math
 
 import numpy as np
 
-from nanoml import cuda_arrays
-from nanoml.kernels import cpu
-from nanoml.ops.elementwise import unbroadcast
-from nanoml.ops.placement import same_device
-from nanoml.tensor import Tensor, apply
+from nanoml import backend
+from nanoml.autograd import Tensor, apply
+from nanoml.ops.shape import reshape
+
+_FLOATS = (np.float32, np.float64)
 
 
 def matmul(a, b):
@@ -18,35 +18,19 @@ def matmul(a, b):
     if not isinstance(b, Tensor):
         b = Tensor(b, dtype=a.data.dtype)
     if a.data.ndim == 1:
-        out = matmul(a.reshape(1, -1), b)
-        return out.reshape(out.shape[:-2] + out.shape[-1:])
+        out = matmul(reshape(a, 1, -1), b)
+        return reshape(out, out.shape[:-2] + out.shape[-1:])
     if b.data.ndim == 1:
-        return matmul(a, b.reshape(-1, 1)).reshape(a.shape[:-1])
-    if same_device("matmul", a, b):
-        return _cuda_matmul(a, b)
+        return reshape(matmul(a, reshape(b, -1, 1)), a.shape[:-1])
+    xp = backend.common("matmul", a, b)
     x, w = a.data, b.data
 
     def backward(g):
-        ga = unbroadcast(g @ np.swapaxes(w, -1, -2), x.shape) if a.requires_grad else None
-        gb = unbroadcast(np.swapaxes(x, -1, -2) @ g, w.shape) if b.requires_grad else None
+        ga = xp.unbroadcast(xp.matmul(g, w, trans_b=True), x.shape) if a.requires_grad else None
+        gb = xp.unbroadcast(xp.matmul(x, g, trans_a=True), w.shape) if b.requires_grad else None
         return ga, gb
 
-    return apply(x @ w, (a, b), backward)
-
-
-def _cuda_matmul(a, b):
-    if a.data.ndim != 2 or b.data.ndim != 2:
-        raise cuda_arrays.unsupported("batched matmul (operands of more than 2 dimensions)")
-    x, w = a.data, b.data
-    if x.shape[1] != w.shape[0]:
-        raise ValueError(f"matmul: shapes {x.shape} and {w.shape} do not align")
-
-    def backward(g):
-        ga = cuda_arrays.matmul(g, w, trans_b=True) if a.requires_grad else None
-        gb = cuda_arrays.matmul(x, g, trans_a=True) if b.requires_grad else None
-        return ga, gb
-
-    return apply(cuda_arrays.matmul(x, w), (a, b), backward)
+    return apply(xp.matmul(x, w), (a, b), backward)
 
 
 def rmatmul(a, b):
@@ -59,62 +43,43 @@ def linear(x, weight, bias=None):
 
     One fused op: the backward is two GEMMs and a sum instead of a chain of three ops.
     """
-    if same_device("linear", x, weight, bias):
-        return _cuda_linear(x, weight, bias)
+    xp = backend.common("linear", x, weight, bias)
+    k = xp.kernels
     w = weight.data
-    in_features = w.shape[1]
-    # The kernels take one float dtype; NumPy serves the rest, reports shape mismatches and
-    # takes empty operands (gemm's tiles do not).
-    own = (x.data.dtype == w.dtype in (np.float32, np.float64)
-           and x.data.shape[-1] == in_features and x.data.size > 0 and w.size > 0)
+    shape = x.shape  # a tuple (a device array's shape may not take negative indices)
+    out_features, in_features = weight.shape
+    rows = math.prod(shape[:-1])
+    # The kernels take one float dtype; the backend's matmul serves the rest, reports shape
+    # mismatches and takes empty operands (the kernels' tiles do not).
+    own = (x.data.dtype == w.dtype in _FLOATS and shape[-1] == in_features
+           and x.data.size > 0 and w.size > 0)
     if own:
-        w = np.ascontiguousarray(w)
-        x2 = np.ascontiguousarray(x.data.reshape(-1, in_features))
-        out = np.empty((x2.shape[0], w.shape[0]), w.dtype)
-        cpu.matmul_nt(x2, w, out)
-        out = out.reshape(x.data.shape[:-1] + w.shape[:1])
+        w = xp.contiguous(w)
+        x2 = xp.contiguous(x.data.reshape(rows, in_features))
+        out = xp.empty((rows, out_features), w.dtype)
+        k.matmul_nt(x2, w, out)
+        out = out.reshape(shape[:-1] + (out_features,))
     else:
-        out = x.data @ w.T
+        out = xp.matmul(x.data, w, trans_b=True)
     if bias is not None:
-        out += bias.data
+        out = xp.add(out, bias.data, out=out)
 
     def backward(g):
-        g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])
+        g2 = g.reshape(rows, out_features)
         gx = gw = gb = None
         if x.requires_grad and own:
-            gx = np.empty(x2.shape, w.dtype)
-            cpu.matmul(g2, w, gx)
-            gx = gx.reshape(x.data.shape)
+            gx = xp.empty(x2.shape, w.dtype)
+            k.matmul(g2, w, gx)
+            gx = gx.reshape(shape)
         elif x.requires_grad:
-            gx = g @ w
+            gx = xp.matmul(g, w)
         if weight.requires_grad and own:
-            gw = np.empty(w.shape, w.dtype)
-            cpu.matmul_tn(g2, x2, gw)
+            gw = xp.empty(w.shape, w.dtype)
+            k.matmul_tn(g2, x2, gw)
         elif weight.requires_grad:
-            gw = g2.T @ x.data.reshape(g2.shape[0], in_features)
+            gw = xp.matmul(g2, x.data.reshape(rows, in_features), trans_a=True)
         if bias is not None and bias.requires_grad:
-            gb = g2.sum(axis=0)
+            gb = xp.sum(g2, axis=0)
         return gx, gw, gb
 
     return apply(out, (x, weight, bias), backward)
-
-
-def _cuda_linear(x, weight, bias):
-    ca = cuda_arrays
-    w = weight.data
-    out_features, in_features = w.shape
-    x2 = x.data.reshape(-1, in_features)
-    out = ca.matmul(x2, w, trans_b=True)
-    if bias is not None:
-        out = ca.binary("add", out, bias.data)
-
-    def backward(g):
-        g2 = g.reshape(-1, out_features)
-        gx = ca.matmul(g2, w).reshape(x.data.shape) if x.requires_grad else None
-        gw = ca.matmul(g2, x2, trans_a=True) if weight.requires_grad else None
-        gb = None
-        if bias is not None and bias.requires_grad:
-            gb = ca.reduce_sum(g2, axis=0)
-        return gx, gw, gb
-
-    return apply(out.reshape(x.data.shape[:-1] + (out_features,)), (x, weight, bias), backward)

@@ -2,11 +2,10 @@
 
 import numpy as np
 
-from nanoml import cuda_arrays
+from nanoml import backend
+from nanoml.autograd import Tensor, apply
 from nanoml.errors import InputError
-from nanoml.ops.placement import host_only, on_cuda
 from nanoml.ops.shape import getitem
-from nanoml.tensor import Tensor, apply
 
 
 def dropout(x, p=0.5, training=True, rng=None):
@@ -20,15 +19,13 @@ def dropout(x, p=0.5, training=True, rng=None):
     if not training or p == 0:
         return x
     rng = np.random.default_rng() if rng is None else rng
+    xp = backend.of(x.data)
     dtype = x.data.dtype
+    # Drawn on the host from the same generator, so a seed gives the same masks on every
+    # device; one upload of the mask per call where the device is not the host.
     mask = (rng.random(x.data.shape, dtype=dtype) >= p) * dtype.type(1.0 / (1.0 - p))
-    if on_cuda(x):
-        # Drawn on the host from the same generator, so a seed gives the same masks on
-        # every device; one upload of the mask per call.
-        mask = cuda_arrays.to_device(mask)
-        return apply(cuda_arrays.binary("mul", x.data, mask), (x,),
-                     lambda g: (cuda_arrays.binary("mul", g, mask),))
-    return apply(x.data * mask, (x,), lambda g: (g * mask,))
+    mask = xp.from_host(mask)
+    return apply(xp.mul(x.data, mask), (x,), lambda g: (xp.mul(g, mask),))
 
 
 def _channel_axes(ndim):
@@ -45,7 +42,7 @@ def batch_norm(
     (arrays, in place, unbiased variance as PyTorch does); evaluation uses the running ones.
     `weight` and `bias` (Tensors of shape (C,)) scale and shift the result.
     """
-    host_only(x, "batch_norm")
+    backend.of(x.data).require_numpy("batch_norm")
     data = x.data
     if data.ndim < 2 or data.shape[1] != running_mean.shape[0]:
         raise InputError(
@@ -98,7 +95,7 @@ def batch_norm(
 
 def embedding(indices, weight):
     """Rows of `weight` (num_embeddings, dim) picked by integer `indices` of any shape."""
-    host_only(weight, "embedding")
+    backend.of(weight.data).require_numpy("embedding")
     idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     n = weight.data.shape[0]
     if idx.dtype.kind not in "iu":

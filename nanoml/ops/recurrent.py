@@ -1,86 +1,17 @@
 """Recurrent ops: one layer of RNN (tanh), LSTM or GRU over a whole (batch, steps, features) input.
 
 Each op runs the sequence in one forward kernel and backpropagates through time in one
-backward kernel (`nanoml.kernels.cpu.recurrent`); weights follow PyTorch's layout and gate
-order, so a model converts to or from torch by copying arrays.
+backward kernel (`nanoml.kernels.cpu.recurrent`, or its twin in the operands' backend);
+weights follow PyTorch's layout and gate order, so a model converts to or from torch by
+copying arrays. The saved activations and scratch come from the backend's pool, which on
+the CPU reuses them across steps (see `nanoml.backend.cpu`).
 """
-
-import collections
-import threading
-import weakref
 
 import numpy as np
 
-from nanoml import cuda_arrays
+from nanoml import backend
+from nanoml.autograd import apply
 from nanoml.errors import InputError
-from nanoml.ops.placement import backend, contiguous, same_device
-from nanoml.tensor import apply
-
-
-class _Pool:
-    """Arrays for saved activations and scratch, reused across calls of the ops.
-
-    A training loop asks for the same few MB every step. Fresh memory costs a page fault per
-    4 KB on first touch, and glibc hands the freed top of its heap back to the system between
-    steps, so without reuse an LSTM step at the benchmark shape spends about as long in page
-    faults (some 1800, ~3 ms) as in arithmetic. The saved arrays return here when the graph
-    that holds them is released, scratch as soon as the backward kernel is done. At most
-    `per_shape` free arrays of each of the `shapes` most recent (shape, dtype) keys are kept.
-    """
-
-    def __init__(self, shapes=8, per_shape=2):
-        self._free = collections.OrderedDict()
-        self._lock = threading.Lock()
-        self._shapes = shapes
-        self._per_shape = per_shape
-
-    def take(self, shape, dtype):
-        key = (shape, np.dtype(dtype).str)
-        with self._lock:
-            arrays = self._free.get(key)
-            if arrays:
-                self._free.move_to_end(key)
-                return arrays.pop()
-        return np.empty(shape, dtype)
-
-    def give(self, *arrays):
-        with self._lock:
-            for a in arrays:
-                key = (a.shape, a.dtype.str)
-                free = self._free.setdefault(key, [])
-                self._free.move_to_end(key)
-                if len(free) < self._per_shape:
-                    free.append(a)
-            while len(self._free) > self._shapes:
-                self._free.popitem(last=False)
-
-    def keep_until_released(self, backward, *arrays):
-        """Return `arrays` to the pool once `backward` (the graph's hold on them) is freed."""
-        weakref.finalize(backward, self.give, *arrays)
-
-
-_POOL = _Pool()
-
-
-class _DeviceArrays:
-    """The pool's interface for device arrays: fresh ones each time (the device allocator
-    of numba keeps no page-fault cost to avoid)."""
-
-    @staticmethod
-    def take(shape, dtype):
-        return cuda_arrays.empty(shape, dtype)
-
-    def give(self, *arrays):
-        pass
-
-    def keep_until_released(self, backward, *arrays):
-        pass
-
-
-def _devices(op, *tensors):
-    """(kernels, allocator, pool) for the device of `tensors` (see placement.backend)."""
-    cuda = same_device(op, *tensors)
-    return backend(cuda) + ((_DeviceArrays() if cuda else _POOL),)
 
 
 def _joint(outputs, parents, backward_fn):
@@ -113,7 +44,7 @@ def _joint(outputs, parents, backward_fn):
 
 
 def _zeros_like(a):
-    return backend(cuda_arrays.is_device_array(a))[1].zeros_like(a)
+    return backend.of(a).zeros_like(a)
 
 
 def _check(op, n_gates, x, w_ih, w_hh, b_ih, b_hh, states):
@@ -143,12 +74,12 @@ def _check(op, n_gates, x, w_ih, w_hh, b_ih, b_hh, states):
     return B, T, H
 
 
-def _arrays(*tensors):
-    return [contiguous(t.data) for t in tensors]
+def _arrays(xp, *tensors):
+    return [xp.contiguous(t.data) for t in tensors]
 
 
 def _state(xp, t, B, H, dtype):
-    return xp.zeros((B, H), dtype) if t is None else contiguous(t.data)
+    return xp.zeros((B, H), dtype) if t is None else xp.contiguous(t.data)
 
 
 def rnn(x, w_ih, w_hh, b_ih, b_hh, h0=None):
@@ -158,8 +89,9 @@ def rnn(x, w_ih, w_hh, b_ih, b_hh, h0=None):
     Returns (out (B, T, H), h_n (B, H)).
     """
     B, T, H = _check("rnn", 1, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0})
-    k, xp, pool = _devices("rnn", x, w_ih, w_hh, b_ih, b_hh, h0)
-    xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
+    xp = backend.common("rnn", x, w_ih, w_hh, b_ih, b_hh, h0)
+    k, pool = xp.kernels, xp.pool
+    xd, wi, wh, bi, bh = _arrays(xp, x, w_ih, w_hh, b_ih, b_hh)
     dt = xd.dtype
     out, h_n = xp.empty((B, T, H), dt), xp.empty((B, H), dt)
     hs = pool.take((T + 1, B, H), dt)
@@ -184,8 +116,9 @@ def lstm(x, w_ih, w_hh, b_ih, b_hh, h0=None, c0=None):
     h0, c0 (B, H) are zeros when None. Returns (out (B, T, H), (h_n, c_n)).
     """
     B, T, H = _check("lstm", 4, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0, "c0": c0})
-    k, xp, pool = _devices("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0)
-    xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
+    xp = backend.common("lstm", x, w_ih, w_hh, b_ih, b_hh, h0, c0)
+    k, pool = xp.kernels, xp.pool
+    xd, wi, wh, bi, bh = _arrays(xp, x, w_ih, w_hh, b_ih, b_hh)
     dt = xd.dtype
     out, h_n, c_n = xp.empty((B, T, H), dt), xp.empty((B, H), dt), xp.empty((B, H), dt)
     hs, cs = pool.take((T + 1, B, H), dt), pool.take((T + 1, B, H), dt)
@@ -218,8 +151,9 @@ def gru(x, w_ih, w_hh, b_ih, b_hh, h0=None):
     h0 (B, H) is zeros when None. Returns (out (B, T, H), h_n (B, H)).
     """
     B, T, H = _check("gru", 3, x, w_ih, w_hh, b_ih, b_hh, {"h0": h0})
-    k, xp, pool = _devices("gru", x, w_ih, w_hh, b_ih, b_hh, h0)
-    xd, wi, wh, bi, bh = _arrays(x, w_ih, w_hh, b_ih, b_hh)
+    xp = backend.common("gru", x, w_ih, w_hh, b_ih, b_hh, h0)
+    k, pool = xp.kernels, xp.pool
+    xd, wi, wh, bi, bh = _arrays(xp, x, w_ih, w_hh, b_ih, b_hh)
     dt = xd.dtype
     out, h_n = xp.empty((B, T, H), dt), xp.empty((B, H), dt)
     hs, hn = pool.take((T + 1, B, H), dt), pool.take((T, B, H), dt)

@@ -1,10 +1,13 @@
-"""Reductions (sum, mean, max, min, var, argmax) and the softmax family along an axis."""
+"""Reductions (sum, mean, max, min, var, argmax) and the softmax family along an axis.
+
+Sum and mean run on every device through its backend; the rest compute with NumPy, so
+only where the arrays are NumPy arrays.
+"""
 
 import numpy as np
 
-from nanoml import cuda_arrays
-from nanoml.ops.placement import host_only, on_cuda
-from nanoml.tensor import apply
+from nanoml import backend
+from nanoml.autograd import apply
 
 
 def _expand(g, shape, axis, keepdims):
@@ -14,6 +17,16 @@ def _expand(g, shape, axis, keepdims):
     if not keepdims:
         g = np.expand_dims(g, axis)
     return g
+
+
+def _kept(shape, axis):
+    """The shape a reduction of an input of `shape` over `axis` (checked by the forward)
+    has with keepdims."""
+    ndim = len(shape)
+    if axis is None:
+        return (1,) * ndim
+    axes = {a % ndim for a in (axis if isinstance(axis, tuple) else (axis,))}
+    return tuple(1 if d in axes else n for d, n in enumerate(shape))
 
 
 def _count(shape, axis):
@@ -26,50 +39,30 @@ def _count(shape, axis):
 
 def sum(x, axis=None, keepdims=False):
     """Sum over `axis` (all axes when None), as numpy.sum."""
+    xp = backend.of(x.data)
     shape = x.data.shape
-    if on_cuda(x):
-        return _cuda_sum(x, axis, keepdims, 1)
 
     def backward(g):
-        return (np.broadcast_to(_expand(g, shape, axis, keepdims), shape),)
+        return (xp.broadcast_to(g.reshape(_kept(shape, axis)), shape),)
 
-    return apply(x.data.sum(axis=axis, keepdims=keepdims), (x,), backward)
+    return apply(xp.sum(x.data, axis=axis, keepdims=keepdims), (x,), backward)
 
 
 def mean(x, axis=None, keepdims=False):
     """Mean over `axis` (all axes when None), as numpy.mean."""
+    xp = backend.of(x.data)
     shape = x.data.shape
     n = _count(shape, axis)
-    if on_cuda(x):
-        return _cuda_sum(x, axis, keepdims, n)
 
     def backward(g):
-        return (np.broadcast_to(_expand(g, shape, axis, keepdims) / n, shape),)
+        return (xp.broadcast_to(xp.divide_by(g.reshape(_kept(shape, axis)), n), shape),)
 
-    return apply(x.data.mean(axis=axis, keepdims=keepdims), (x,), backward)
-
-
-def _cuda_sum(x, axis, keepdims, n):
-    """The sum over `axis` divided by `n` (1 for a sum, the count for a mean) on the device."""
-    ca = cuda_arrays
-    shape = x.data.shape
-    total = ca.reduce_sum(x.data, axis, keepdims=True)
-    kept = total.shape
-    out = total if n == 1 else ca.scale(total, 1.0 / n)
-    if not keepdims:
-        axes = ca.reduced_axes(axis, len(shape))
-        out = out.reshape(tuple(k for d, k in enumerate(shape) if d not in axes))
-
-    def backward(g):
-        g = g.reshape(kept)
-        return (ca.broadcast_to(g if n == 1 else ca.scale(g, 1.0 / n), shape),)
-
-    return apply(out, (x,), backward)
+    return apply(xp.mean(x.data, axis=axis, keepdims=keepdims), (x,), backward)
 
 
 def _extremum(reducer):
     def extremum(x, axis=None, keepdims=False):
-        host_only(x, reducer.__name__)
+        backend.of(x.data).require_numpy(reducer.__name__)
         data = x.data
         out = reducer(data, axis=axis, keepdims=keepdims)
 
@@ -94,13 +87,13 @@ min = _extremum(np.min)
 
 def argmax(x, axis=None, keepdims=False):
     """Indices of the maxima (int64 data, no gradient)."""
-    host_only(x, "argmax")
+    backend.of(x.data).require_numpy("argmax")
     return apply(np.argmax(x.data, axis=axis, keepdims=keepdims), (), None)
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance along `axis`; ddof=0 (NumPy's default) divides by n, ddof=1 by n - 1."""
-    host_only(x, "var")
+    backend.of(x.data).require_numpy("var")
     data = x.data
     centered = data - data.mean(axis=axis, keepdims=True)
     dof = _count(data.shape, axis) - ddof
@@ -113,7 +106,7 @@ def var(x, axis=None, keepdims=False, ddof=0):
 
 def logsumexp(x, axis=-1, keepdims=False):
     """log(sum(exp(x))) along `axis`, without overflow."""
-    host_only(x, "logsumexp")
+    backend.of(x.data).require_numpy("logsumexp")
     data = x.data
     peak = data.max(axis=axis, keepdims=True)
     shifted = np.exp(data - peak)
@@ -128,7 +121,7 @@ def logsumexp(x, axis=-1, keepdims=False):
 
 def softmax(x, axis=-1):
     """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum so it never overflows."""
-    host_only(x, "softmax")
+    backend.of(x.data).require_numpy("softmax")
     data = x.data
     out = np.exp(data - data.max(axis=axis, keepdims=True))
     out /= out.sum(axis=axis, keepdims=True)
@@ -141,7 +134,7 @@ def softmax(x, axis=-1):
 
 def log_softmax(x, axis=-1):
     """x - logsumexp(x) along `axis`, stable for large logits."""
-    host_only(x, "log_softmax")
+    backend.of(x.data).require_numpy("log_softmax")
     data = x.data
     shifted = data - data.max(axis=axis, keepdims=True)
     out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))

@@ -1,13 +1,13 @@
 """Shape ops: reshape, transpose, flatten, indexing, concatenate and stack.
 
-Forward results are NumPy views where NumPy gives one, so these cost no copy.
+On the CPU forward results are NumPy views where NumPy gives one, so these cost no copy; a
+device without views copies.
 """
 
 import numpy as np
 
-from nanoml import cuda_arrays
-from nanoml.ops.placement import on_cuda, same_device
-from nanoml.tensor import Tensor, apply
+from nanoml import backend
+from nanoml.autograd import Tensor, apply
 
 
 def reshape(x, *shape):
@@ -24,10 +24,8 @@ def transpose(x, *axes):
         axes = tuple(axes[0])
     axes = axes or None
     inverse = None if axes is None else tuple(np.argsort(axes))
-    if on_cuda(x):
-        return apply(cuda_arrays.transpose(x.data, axes), (x,),
-                     lambda g: (cuda_arrays.transpose(g, inverse),))
-    return apply(x.data.transpose(axes), (x,), lambda g: (g.transpose(inverse),))
+    xp = backend.of(x.data)
+    return apply(xp.transpose(x.data, axes), (x,), lambda g: (xp.transpose(g, inverse),))
 
 
 def flatten(x, start_dim=0, end_dim=-1):
@@ -56,65 +54,44 @@ def _is_basic(index):
 def getitem(x, index):
     """x[index] with ints, slices, None, Ellipsis, integer or boolean arrays.
 
-    Fancy indices may repeat an element, so their backward scatters with np.add.at.
+    Fancy indices may repeat an element, so their backward scatters with an add.
     """
     index = _plain_index(index)
-    data = x.data
-    basic = _is_basic(index)
-    if on_cuda(x):
-        return _cuda_getitem(x, index, basic)
-
-    def backward(g):
-        grad = np.zeros_like(data)
-        if basic:
-            grad[index] = g
-        else:
-            np.add.at(grad, index, g)
-        return (grad,)
-
-    return apply(data[index], (x,), backward)
-
-
-def _cuda_getitem(x, index, basic):
-    """Basic indexing on the device (no gather of repeated elements, so no atomics)."""
-    if not basic:
-        raise cuda_arrays.unsupported("indexing with integer or boolean arrays")
+    xp = backend.of(x.data)
     shape = x.data.shape
-    return apply(cuda_arrays.getitem(x.data, index), (x,),
-                 lambda g: (cuda_arrays.getitem_backward(g, shape, index),))
+    basic = _is_basic(index)
+    return apply(xp.getitem(x.data, index, basic), (x,),
+                 lambda g: (xp.getitem_backward(g, shape, index, basic),))
 
 
 def concatenate(tensors, axis=0):
     """Tensors joined along an existing axis."""
     tensors = tuple(tensors)
-    if same_device("concatenate", *tensors):
-        return _cuda_concatenate(tensors, axis)
-    out = np.concatenate([t.data for t in tensors], axis=axis)  # NumPy checks the axis
-    splits = np.cumsum([t.data.shape[axis] for t in tensors])[:-1]
-
-    def backward(g):
-        return tuple(np.split(g, splits, axis=axis))
-
-    return apply(out, tensors, backward)
-
-
-def _cuda_concatenate(tensors, axis):
-    out, parts = cuda_arrays.concatenate([t.data for t in tensors], axis)
-    return apply(out, tensors, lambda g: tuple(cuda_arrays.getitem(g, p) for p in parts))
+    if not tensors:
+        raise ValueError("concatenate needs at least one tensor")
+    xp = backend.common("concatenate", *tensors)
+    out = xp.concatenate([t.data for t in tensors], axis)  # the backend checks the axis
+    axis %= out.ndim
+    parts, start = [], 0
+    for t in tensors:
+        stop = start + t.data.shape[axis]
+        parts.append((slice(None),) * axis + (slice(start, stop),))
+        start = stop
+    return apply(out, tensors, lambda g: tuple(xp.getitem(g, p) for p in parts))
 
 
 def stack(tensors, axis=0):
     """Tensors of equal shape joined along a new axis."""
     tensors = tuple(tensors)
-    if same_device("stack", *tensors):
-        ndim = tensors[0].ndim + 1
-        axis = axis % ndim
-        return concatenate([reshape(t, t.shape[:axis] + (1,) + t.shape[axis:]) for t in tensors],
-                           axis)
-    out = np.stack([t.data for t in tensors], axis=axis)
-    axis = axis % out.ndim
-
-    def backward(g):
-        return tuple(np.moveaxis(g, axis, 0))
-
-    return apply(out, tensors, backward)
+    if not tensors:
+        raise ValueError("stack needs at least one tensor")
+    backend.common("stack", *tensors)
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack needs tensors of one shape, got shapes {sorted(shapes)}")
+    ndim = tensors[0].ndim + 1
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(axis, ndim)
+    axis %= ndim
+    return concatenate([reshape(t, t.shape[:axis] + (1,) + t.shape[axis:]) for t in tensors],
+                       axis)

@@ -1,5 +1,10 @@
 """The tiled matmul kernel against NumPy: shapes with every remainder, strides, dtypes."""
 
+import os
+import subprocess
+import sys
+
+import numba
 import numpy as np
 import pytest
 
@@ -42,3 +47,43 @@ def test_row_ranges_and_threads_give_the_serial_result_exactly():
     threaded_matmul(a, b, parallel)
     np.testing.assert_array_equal(whole, pieces)
     np.testing.assert_array_equal(whole, parallel)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the NumPy stand-in runs instead")
+def test_the_llvm_micro_kernel_passes_its_check_here():
+    from nanoml.kernels.cpu import tile_llvm
+
+    assert tile_llvm.check() is None
+    assert gemm.TILE == "llvm"
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the NumPy stand-in runs instead")
+def test_without_the_llvm_micro_kernel_the_numba_tile_computes_the_products(tmp_path):
+    """In a fresh process where the micro-kernel cannot be built (its module fails to
+    import, as on a Numba whose intrinsic API changed): one warning, the Numba tile, and
+    the same products as NumPy's."""
+    code = (
+        "import sys, warnings, numpy as np\n"
+        "sys.modules['nanoml.kernels.cpu.tile_llvm'] = None  # importing it now fails\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    from nanoml.kernels.cpu import gemm\n"
+        "rng = np.random.default_rng(0)\n"
+        "worst = 0.0\n"
+        f"for M, K, N in {SHAPES!r}:\n"
+        "    for dtype in (np.float32, np.float64):\n"
+        "        a = rng.standard_normal((K, M)).astype(dtype).T\n"
+        "        b = rng.standard_normal((K, N)).astype(dtype)\n"
+        "        c = np.full((M, N), np.nan, dtype)\n"
+        "        gemm.matmul(a, b, c)  # every caller's products run through it\n"
+        "        ref = a.astype(np.float64) @ b\n"
+        "        worst = max(worst, float(np.abs(c - ref).max(initial=0) / max(K, 1)))\n"
+        "print(gemm.TILE, sum('GEMM micro-kernel' in str(w.message) for w in caught), worst)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}  # leave the real caches alone
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    tile, warned, worst = result.stdout.split()
+    assert tile == "numba" and warned == "1"
+    assert float(worst) < 1e-5

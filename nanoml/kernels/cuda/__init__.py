@@ -9,7 +9,7 @@ or calls ``numba.cuda.synchronize()``.
 
 Beyond the twins, the primitives a device-resident core needs: broadcasting elementwise
 arithmetic and activations, reductions along the last axis and softmax, a tiled GEMM, and
-the strided copies, sums over axes and row gathers behind `nanoml.cuda_arrays`.
+the strided copies, sums over axes and row gathers behind `nanoml.backend.cuda`.
 """
 
 from nanoml.kernels.cuda.arrays import (  # noqa: F401
