@@ -24,10 +24,10 @@ def _flag(argument):
 def _in_cli_words(exc):
     """A NanomlError's message, naming the option where the library names its argument."""
     text = str(exc)
-    if exc.argument:
+    names = (exc.argument,) if isinstance(exc.argument, str) else exc.argument or ()
+    for name in names:
         # the word itself, not a part of a path or of a longer name
-        text = re.sub(rf"(?<![\w/.-]){re.escape(exc.argument)}(?![\w/])", _flag(exc.argument),
-                      text)
+        text = re.sub(rf"(?<![\w/.-]){re.escape(name)}(?![\w/])", _flag(name), text)
     return text
 
 
@@ -205,18 +205,25 @@ def _run_params(cls, assignments, shortcuts):
     help="Set a hyperparameter; repeatable.",
 )
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")
+@click.option("--target", help="Column to predict, for a table file (default: the last).")
+@click.option("--impute", type=click.Choice(["mean", "median", "most-frequent"]),
+              help="Fill a table's missing feature values (default: refuse them).")
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def run(
-    learner, dataset, epochs, batch_size, lr, seed, device, assignments, data_dir, out, as_json
-):
-    """Train LEARNER, evaluate it on held-out data, and save a run folder."""
+def run(learner, dataset, epochs, batch_size, lr, seed, device, assignments, data_dir, target,
+        impute, out, as_json):
+    """Train LEARNER, evaluate it on held-out data, and save a run folder.
+
+    --dataset takes a registered dataset ('nanoml datasets') or a file of one's own: CSV,
+    TSV, Parquet, .npy/.npz (arrays X, y), or a folder of images in one subfolder per class.
+    """
     cls = plugin_set().learner(learner)
     shortcuts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device}
     params = _run_params(cls, assignments, shortcuts)
-    result = nanoml.run(cls, dataset, params=params, seed=seed, out=out, data_dir=data_dir)
+    result = nanoml.run(cls, dataset, params=params, seed=seed, out=out, data_dir=data_dir,
+                        target=target, impute=impute)
     if as_json:
         _echo_json(result.summary())
         return
@@ -239,6 +246,118 @@ def new_plugin(name, deep, folder):
     click.echo(f"wrote {path}")
     click.echo(f"next: cd {path} && pip install -e '.[test]' && python -m pytest && "
                f"nanoml run {name}")
+
+
+@cli.command("tune")
+@click.argument("learners", nargs=-1)
+@click.option("--dataset", help="Dataset to tune on (default: the first learner's own).")
+@click.option("--trials", type=int, help="Trials per learner (default 20; grid: all points).")
+@click.option("--space", "spaces", multiple=True, metavar="KEY=VALUES",
+              help="Search KEY over low..high, low..high:log or a,b,c instead of the "
+                   "learner's own values; repeatable.")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Fix a hyperparameter in every trial; repeatable.")
+@click.option("--sampler", help="tpe (default), random or grid.")
+@click.option("--pruner", help="asha (default: stop poor trials early) or none.")
+@click.option("--cv", type=int, help="K-fold cross-validation (default: 20% held out).")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--workers", type=int, help="Run trials on a local Dask cluster of N processes.")
+@click.option("--scheduler", metavar="tcp://HOST:PORT",
+              help="Run trials on the Dask cluster whose scheduler is at this address.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Run folder (default: runs/tune-TIME)."
+)
+@click.option("--resume", type=click.Path(file_okay=False), metavar="FOLDER",
+              help="Continue the stopped search in FOLDER, with its settings.")
+@click.pass_context
+def tune(ctx, learners, dataset, trials, spaces, assignments, sampler, pruner, cv, seed,
+         workers, scheduler, data_dir, out, resume):
+    """Search the hyperparameters of LEARNERS, choose the best, refit, test and save it."""
+    from nanoml.tuning import TuningInterrupted
+    from nanoml.tuning.space import split_pairs
+
+    try:
+        result = nanoml.tune(
+            list(learners) or None, dataset, trials=trials,
+            space=split_pairs(spaces, space=True) or None, params=split_pairs(assignments) or None,
+            sampler=sampler, pruner=pruner, cv=cv, seed=seed, workers=workers,
+            scheduler=scheduler, out=out, data_dir=data_dir, resume=resume,
+        )
+    except TuningInterrupted as stop:
+        click.echo(f"stopped: {stop.finished} finished trials kept in {stop.folder}; "
+                   f"'nanoml tune --resume {stop.folder}' continues", err=True)
+        ctx.exit(130)
+    for line in result.table():
+        click.echo(line)
+    tested = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    click.echo(f"best: {result.learner} (validation {result.score_name} "
+               f"{result.validation_score:.4f}), refitted on all training rows: test {tested}")
+    click.echo(f"run folder: {result.folder}")
+
+
+def _cluster_options(command):
+    command = click.option("--workers", type=int,
+                           help="Work on a local Dask cluster of N processes.")(command)
+    return click.option("--scheduler", metavar="tcp://HOST:PORT",
+                        help="Work on the Dask cluster whose scheduler is there.")(command)
+
+
+@cli.command("predict")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="CSV or Parquet file (by its name) to write; default: CSV on stdout.")
+@click.option("--proba", is_flag=True, help="Class probabilities instead of classes.")
+@_cluster_options
+def predict(model, data, out, proba, workers, scheduler):
+    """Apply the saved MODEL to DATA (a file or image folder), chunk by chunk."""
+    from nanoml.cluster import connected
+    from nanoml.prediction import predict_file
+
+    with connected(workers, scheduler) as client:
+        rows = predict_file(model, data, out, proba=proba, client=client)
+    if out is not None:
+        click.echo(f"{rows} predictions written to {out}", err=True)
+
+
+@cli.command("evaluate")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(model, data, as_json):
+    """Print the saved MODEL's metrics on labelled DATA."""
+    from nanoml.prediction import evaluate_file
+
+    metrics = evaluate_file(model, data)
+    if as_json:
+        _echo_json(metrics)
+        return
+    for name, value in metrics.items():
+        click.echo(f"{name}: {value:.4f}")
+
+
+@cli.command("runs")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False),
+              help="Also write the table as one self-contained HTML page.")
+def runs(folder, as_json, html_file):
+    """Compare the runs in FOLDER: learner, dataset, seed, fit time and test metrics."""
+    from nanoml.report import compare_runs, runs_table, write_comparison
+
+    rows = compare_runs(folder)
+    if html_file:
+        write_comparison(rows, html_file, folder)
+    if as_json:
+        _echo_json(rows)
+        return
+    if not rows:
+        click.echo(f"no runs in {folder} (folders with config.json and metrics.json)")
+    for line in runs_table(rows) if rows else ():
+        click.echo(line)
+    if html_file:
+        click.echo(f"wrote {html_file}")
 
 
 def main(argv=None):

@@ -8,8 +8,9 @@ else is a bug and keeps its traceback.
 class NanomlError(Exception):
     """Base class of every error caused by the user's input or environment.
 
-    ``argument`` names the library argument a message's remedy is about (``lr``,
-    ``data_dir``), written as that word in the message; the CLI shows its option instead.
+    ``argument`` names the library argument (or a tuple of them) a message's remedy is
+    about (``lr``, ``data_dir``), written as that word in the message; the CLI shows its
+    option instead.
     """
 
     def __init__(self, *args, argument=None):
@@ -62,3 +63,7 @@ class LearnerContractError(NanomlError, TypeError):
 
 class DeviceError(NanomlError):
     """A device was asked for that this machine cannot provide."""
+
+
+class RunFolderError(NanomlError):
+    """A folder of runs cannot be read: not a folder, or a run's JSON file is corrupt."""

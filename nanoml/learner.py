@@ -118,21 +118,25 @@ class Learner:
     def write_artifacts(self, folder, dataset):
         """Write this learner's figures into a run folder; returns the file names written.
 
-        The default plots the training curves (``history_``, name -> per-epoch values) and,
-        for a regression on one feature, the fitted curve. Learners add their own.
+        The default plots the training curves (``history_``, name -> per-epoch values),
+        for a regression on one feature the fitted curve, and the task's figures of
+        `nanoml.figures` (confusion matrix, ROC, decision regions, predicted vs true,
+        clusters). Learners add their own: override, call this, extend its list.
         """
-        from nanoml import plots
+        from nanoml import figures, plots
 
         written = []
+        about = f"{self.name} on {dataset.name}"
         history = getattr(self, "history_", None)
         if history:
-            plots.plot_history(history, f"{folder}/curves.png")
+            plots.plot_history(history, f"{folder}/curves.png", title=f"{about}: training")
             written.append("curves.png")
-        if self.task == "regression" and dataset.n_features == 1:
+        if self.task == "regression" and dataset.n_features == 1 and not self.input_ndim:
             X = dataset.X_test
-            plots.plot_regression(X[:, 0], dataset.y_test, self.predict(X), f"{folder}/fit.png")
+            plots.plot_regression(X[:, 0], dataset.y_test, self.predict(X), f"{folder}/fit.png",
+                                  title=f"{about}: model and test rows")
             written.append("fit.png")
-        return written
+        return written + figures.task_figures(self, folder, dataset)
 
     def is_fitted(self):
         return bool(self._learned_names())
@@ -169,11 +173,17 @@ class Learner:
         for key, value in {**plain, **arrays}.items():
             setattr(self, key, value)
 
-    def save(self, path):
-        """Write hyperparameters and learned state to one model file, atomically."""
+    def save(self, path, *, inputs=None):
+        """Write hyperparameters and learned state to one model file, atomically.
+
+        `inputs`: how the training data's files became X (a `nanoml.data.files` schema),
+        kept so that predictions read new files the same way.
+        """
         self.check_fitted()
         plain, arrays = self._get_state()
         header = {"learner": self.name, "params": self.get_params(), "state": plain}
+        if inputs is not None:
+            header["inputs"] = inputs.to_json()
         modelfile.save(path, header, arrays)
 
     @classmethod

@@ -67,8 +67,9 @@ def save(path, header, arrays):
     atomic_write(path, lambda fh: np.savez(fh, **members))
 
 
-def load(path):
-    """Read a model file -> (header dict, name -> ndarray). Any defect is a ModelFileError."""
+def load(path, *, header_only=False):
+    """Read a model file -> (header dict, name -> ndarray). Any defect is a ModelFileError.
+    With `header_only` the arrays are not read (they come back empty)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ModelFileError(f"model file '{path}' does not exist")
@@ -77,7 +78,8 @@ def load(path):
             if HEADER not in archive.files:
                 raise ModelFileError(f"'{path}' is not a nanoml model file (no header)")
             header = json.loads(str(archive[HEADER]))
-            arrays = {name: archive[name] for name in archive.files if name != HEADER}
+            names = [] if header_only else [n for n in archive.files if n != HEADER]
+            arrays = {name: archive[name] for name in names}
     except ModelFileError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:

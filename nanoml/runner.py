@@ -130,23 +130,28 @@ def run_folder(path):
         raise
 
 
-def run(learner, dataset=None, *, params=None, seed=0, out=None, data_dir=None):
+def run(learner, dataset=None, *, params=None, seed=0, out=None, data_dir=None, target=None,
+        impute=None):
     """Train `learner` (a name or a Learner subclass) on `dataset` (default: the learner's
     own), evaluate it on the test rows and write the run folder `out` (default
     runs/NAME-TIME); -> RunResult.
 
-    `seed` draws the dataset's split and seeds learners that take a seed; `params` are
-    hyperparameters; `data_dir` is a folder holding the dataset's files. Mistakes (an
-    unknown learner, dataset or hyperparameter, a dataset of the wrong task) raise a
-    `nanoml.NanomlError` before anything is written.
+    `dataset` is a registered dataset's name or the path of a file or folder of one's own
+    (`nanoml.data.load_file`: `target` names its target column, `impute` fills missing
+    values). `seed` draws the dataset's split and seeds learners that take a seed;
+    `params` are hyperparameters; `data_dir` is a folder holding a registered dataset's
+    files. Mistakes (an unknown learner, dataset or hyperparameter, a dataset of the wrong
+    task) raise a `nanoml.NanomlError` before anything is written.
     """
     from nanoml import __version__
     from nanoml.data import load_dataset
+    from nanoml.report import write_report
 
     cls = learner_class(learner)
     model = make_learner(cls, params, seed)
     dataset = dataset or cls.default_dataset
-    data = load_dataset(dataset, seed=seed, data_dir=data_dir)
+    data = load_dataset(dataset, seed=seed, data_dir=data_dir, target=target, impute=impute,
+                        task=cls.task)
     check_task(cls, data)
     folder = out or default_folder(cls.name)
     with run_folder(folder):
@@ -154,20 +159,19 @@ def run(learner, dataset=None, *, params=None, seed=0, out=None, data_dir=None):
         fit_seconds = fit(model, learner_inputs(cls, data, data.X_train), data.y_train,
                           checkpoint=model_path)
         metrics = model.evaluate(learner_inputs(cls, data, data.X_test), data.y_test)
-        model.save(model_path)
+        model.save(model_path, inputs=data.schema)
         figures = model.write_artifacts(folder, data)
-        write_json(
-            os.path.join(folder, "metrics.json"),
-            {"test": metrics, "fit_seconds": fit_seconds,
-             "history": getattr(model, "history_", None) or {}},
-        )
-        write_json(
-            os.path.join(folder, "config.json"),
-            {"learner": cls.name, "params": model.get_params(), "dataset": dataset,
-             "seed": seed, "nanoml_version": __version__},
-        )
+        record = {"test": metrics, "fit_seconds": fit_seconds,
+                  "history": getattr(model, "history_", None) or {}}
+        write_json(os.path.join(folder, "metrics.json"), record)
+        config = {"learner": cls.name, "params": model.get_params(), "dataset": dataset,
+                  "seed": seed, "nanoml_version": __version__}
+        write_json(os.path.join(folder, "config.json"), config)
+        files = [MODEL_FILE, "metrics.json", "config.json", *figures]
+        page = write_report(folder, config, record, figures, defaults=cls.param_defaults(),
+                            options={"data_dir": data_dir, "target": target, "impute": impute},
+                            files=files)
     return RunResult(
         model=model, learner=cls.name, dataset=dataset, metrics=metrics,
-        fit_seconds=fit_seconds, folder=folder,
-        files=[MODEL_FILE, "metrics.json", "config.json", *figures],
+        fit_seconds=fit_seconds, folder=folder, files=[*files, page],
     )

@@ -16,9 +16,8 @@ import re
 import secrets
 import shutil
 
-import jinja2
-
 from nanoml.errors import ParameterError
+from nanoml.templating import environment
 
 # A distribution name as pip writes it: lowercase words of letters and digits joined by
 # single hyphens, the first starting with a letter.
@@ -102,16 +101,6 @@ def _check_free(name, package):
         )
 
 
-def _environment():
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("nanoml", "templates/plugin"),
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 def _render(name, package, flavour):
     """Relative path -> text of every file of the plugin, rendered in memory."""
     context = {
@@ -129,7 +118,7 @@ def _render(name, package, flavour):
         f"{package}/plugin.py": f"{flavour}/plugin.py.j2",
         f"tests/test_{package}.py": "test_plugin.py.j2",
     }
-    env = _environment()
+    env = environment("plugin")
     return {path: env.get_template(template).render(context) for path, template in layout.items()}
 
 

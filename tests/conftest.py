@@ -1,9 +1,11 @@
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from nanoml.plugins import PluginSet
+from tests.samples import write_table
 
 
 @pytest.fixture
@@ -47,3 +49,16 @@ def fresh_plugins(monkeypatch):
         return plugins
 
     return build
+
+
+@pytest.fixture
+def houses(tmp_path):
+    """A CSV with a number, an integer with gaps, text, a boolean and a text target."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        area, city, garden = rng.uniform(30, 200), rng.choice(["lyon", "nice", "paris"]), i % 3 == 0
+        kind = "house" if area + 40 * garden > 120 else "flat"
+        rooms = "" if i % 25 == 7 else int(rng.integers(1, 6))
+        rows.append([f"{area:.2f}", rooms, city, str(garden).lower(), kind])
+    return write_table(tmp_path / "houses.csv", ["area", "rooms", "city", "garden", "kind"], rows)

@@ -4,6 +4,8 @@ import dataclasses
 
 import numpy as np
 
+from nanoml.errors import ParameterError
+
 
 @dataclasses.dataclass
 class Dataset:
@@ -24,6 +26,8 @@ class Dataset:
     class_names: tuple = ()
     image_shape: tuple = None
     sequence_shape: tuple = None
+    feature_names: tuple = None  # column names, where the data came from a table
+    schema: object = None  # how a file's columns or images became X (see data.files)
 
     @property
     def n_features(self):
@@ -53,8 +57,9 @@ def train_test_split(X, y, *, test_fraction=0.25, seed=0, stratify=True):
         test = np.sort(np.concatenate(test))
     else:
         test = np.sort(rng.permutation(n)[: int(round(test_fraction * n))])
-    train = np.setdiff1d(np.arange(n), test)
-    train = rng.permutation(train)
+    kept = np.ones(n, dtype=bool)
+    kept[test] = False
+    train = rng.permutation(np.flatnonzero(kept))  # the rows not in test, in order
     ys = (None, None) if y is None else (y[train], y[test])
     return X[train], ys[0], X[test], ys[1]
 
@@ -66,6 +71,24 @@ def get_dataset(name):
     return plugin_set().dataset(name)
 
 
-def load_dataset(name, *, seed=0, data_dir=None):
-    """Load the registered dataset `name` as a Dataset."""
+def load_dataset(name, *, seed=0, data_dir=None, **file_options):
+    """Load the registered dataset `name`, or else the file or folder at the path `name`
+    (see `load_file`, which takes the `file_options`), as a Dataset."""
+    from nanoml.data.files import is_data_file, load_file
+    from nanoml.plugins import plugin_set
+
+    if name not in plugin_set().datasets and is_data_file(name):
+        return load_file(name, seed=seed, **file_options)
+    given = sorted(k for k, v in file_options.items() if v is not None and k != "task")
+    if given:
+        raise ParameterError(
+            f"'{name}' is a registered dataset: {given[0]} is only for datasets read from "
+            "files", argument=given[0])
     return get_dataset(name).loader(seed=seed, data_dir=data_dir)
+
+
+def load_file(path, **options):
+    """The file or folder at `path` as a Dataset; see `nanoml.data.files.load_file`."""
+    from nanoml.data.files import load_file as load
+
+    return load(path, **options)

@@ -1,5 +1,7 @@
 """Principal component analysis by SVD of the centred data or eigh of its covariance."""
 
+import os
+
 import numpy as np
 import scipy.linalg
 
@@ -115,6 +117,19 @@ class PCA(Learner):
     def score(self, X, y=None):
         """Share of X's variance the components keep (higher is better)."""
         return self.evaluate(X)["explained_variance_ratio"]
+
+    def write_artifacts(self, folder, dataset):
+        """The base's figures and explained_variance.png: each kept component's share of
+        the training variance, and their running total."""
+        from nanoml import plots
+
+        written = super().write_artifacts(folder, dataset)
+        k = len(self.explained_variance_ratio_)
+        plots.plot_explained_variance(
+            self.explained_variance_ratio_, os.path.join(folder, "explained_variance.png"),
+            title=f"{self.name} on {dataset.name}: explained variance ({k} components)",
+        )
+        return [*written, "explained_variance.png"]
 
 
 def _n_kept(wanted, ratios, limit):
