@@ -39,6 +39,8 @@ def coerce(name, text, default):
     if kind in (tuple, list):
         parts = [parse_literal(p) for p in text.split(",") if p.strip()]
         return kind(parts)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value  # a text default may also take numbers (svm's gamma: 'scale' or 0.1)
     return text
 
 

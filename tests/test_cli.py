@@ -118,3 +118,12 @@ def test_new_plugin_writes_a_package_or_says_in_one_line_why_not(tmp_path):
     assert again.exit_code == 2 and "already exists" in again.output
     bad = CliRunner().invoke(cli, ["new-plugin", "My Rules", "--out", str(tmp_path)])
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
+
+
+def test_text_hyperparameters_also_take_numbers(tmp_path):
+    from nanoml.params import coerce
+
+    assert coerce("gamma", "0.1", "scale") == 0.1 and coerce("gamma", "auto", "scale") == "auto"
+    result = invoke("run", "svm", "--set", "gamma=0.5", "--out", str(tmp_path / "r"), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["params"]["gamma"] == 0.5

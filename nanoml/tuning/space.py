@@ -124,18 +124,9 @@ def fixed_params(cls, params):
     """The settings in `params` that learner `cls` has; text is typed by its defaults."""
     defaults = cls.param_defaults()
     return {
-        key: typed(key, value, defaults[key]) if isinstance(value, str) else value
+        key: coerce(key, value, defaults[key]) if isinstance(value, str) else value
         for key, value in (params or {}).items() if key in defaults
     }
-
-
-def typed(name, text, default):
-    """The value `text` stands for, for hyperparameter `name` whose default is `default`:
-    as `nanoml.params.coerce` reads it, except that where the default is text, numbers and
-    none are read as such too (svm's gamma takes "scale" or a number)."""
-    if isinstance(default, str):
-        return parse_literal(text)
-    return coerce(name, text, default)
 
 
 def learner_space(cls, overrides=None, fixed=()):
@@ -191,7 +182,7 @@ def _parse(name, text, default):
             raise ParameterError(f"{entry} has an empty value", argument="space")
         inner = part[1:-1] if part.startswith("(") and part.endswith(")") else part
         try:
-            values.append(typed(name, inner, default))
+            values.append(coerce(name, inner, default))
         except ParameterError as exc:
             raise ParameterError(f"{entry}: {exc}", argument="space") from None
     return _categorical(name, values)
