@@ -15,7 +15,7 @@ import tempfile
 import numpy as np
 
 from nanoml import modelfile
-from nanoml.data.files import schema_from_json
+from nanoml.data.files import read_arrays, schema_from_json
 from nanoml.data.images import ImageSchema, image_files
 from nanoml.data.tables import TableSchema, iter_table
 from nanoml.errors import InputError, ParameterError
@@ -47,11 +47,11 @@ def chunks(path, schema, n_features, rows=CHUNK_ROWS):
         return
     if isinstance(schema, ImageSchema):
         raise InputError(f"the model reads images; '{path}' is not a folder of images")
+    import pyarrow as pa
+
     start = 0
     types = schema.column_types() if schema is not None else None
     for batch in iter_table(path, types, rows):
-        import pyarrow as pa
-
         table = pa.Table.from_batches([batch])
         where = f"'{path}'"
         if schema is None:
@@ -60,8 +60,8 @@ def chunks(path, schema, n_features, rows=CHUNK_ROWS):
         else:
             X = schema.encode(table, where)
             has_target = schema.target in table.column_names
-            targets = np.asarray(table.column(schema.target).to_pylist()) if has_target \
-                else None
+            targets = table.column(schema.target).to_numpy(zero_copy_only=False) \
+                if has_target else None
         ids = np.arange(start, start + table.num_rows)
         start += table.num_rows
         yield ids, X, targets
@@ -80,15 +80,7 @@ def _numeric_columns(table, n_features, where):
 
 
 def _array_chunks(path, n_features, rows):
-    try:
-        if path.lower().endswith(".npy"):
-            X, y = np.load(path, mmap_mode="r", allow_pickle=False), None
-        else:
-            with np.load(path, allow_pickle=False) as archive:
-                X = archive["X"]
-                y = archive["y"] if "y" in archive.files else None
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise InputError(f"cannot read '{path}': {exc}") from None
+    X, y = read_arrays(path, mmap=True)
     X = X.reshape(X.shape[0], -1) if X.ndim != 2 else X
     if X.shape[1] != n_features:
         raise InputError(f"X in '{path}' has {X.shape[1]} features but the model was trained "
@@ -146,12 +138,13 @@ def predict_file(model_path, data_path, out=None, *, proba=False, client=None,
                              argument="proba")
     n_features = model.n_features_in_
     pending = collections.deque()
-    sent_model = None
     if client is not None:
         with open(model_path, "rb") as fh:
             data = fh.read()
         digest = hashlib.sha256(data).hexdigest()
         sent_model = client.scatter(data, broadcast=True)
+        # at most two chunks a worker in flight: memory stays bounded
+        in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
     written = 0
     with _Writer(out, id_name="file" if os.path.isdir(data_path) else "row") as writer:
         for ids, X, _ in chunks(data_path, schema, n_features, rows):
@@ -160,8 +153,7 @@ def predict_file(model_path, data_path, out=None, *, proba=False, client=None,
             else:
                 pending.append((ids, client.submit(_remote_outputs, digest, sent_model, X,
                                                    proba, pure=False)))
-                # at most two chunks a worker in flight: memory stays bounded
-                while len(pending) > 2 * max(1, len(client.scheduler_info()["workers"])):
+                while len(pending) > in_flight:
                     done_ids, future = pending.popleft()
                     writer.write(done_ids, future.result())
             written += len(ids)

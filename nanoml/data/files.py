@@ -81,21 +81,25 @@ def _table(path, target, impute):
     return schema.encode(table, f"'{path}'"), y, schema, {"feature_names": schema.feature_names}
 
 
-def _arrays(path):
+def read_arrays(path, mmap=False):
+    """(X, y or None) of a ``.npy`` (X only; memory-mapped with `mmap`) or ``.npz`` file
+    (arrays X and y); an unreadable file is an InputError."""
     try:
         if path.lower().endswith(".npy"):
-            X, y = np.load(path, allow_pickle=False), None
-        else:
-            with np.load(path, allow_pickle=False) as archive:
-                if "X" not in archive.files:
-                    raise InputError(f"'{path}' has no array 'X' (it has "
-                                     f"{', '.join(archive.files) or 'none'})")
-                X = archive["X"]
-                y = archive["y"] if "y" in archive.files else None
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False), None
+        with np.load(path, allow_pickle=False) as archive:
+            if "X" not in archive.files:
+                raise InputError(f"'{path}' has no array 'X' (it has "
+                                 f"{', '.join(archive.files) or 'none'})")
+            return archive["X"], archive["y"] if "y" in archive.files else None
     except InputError:
         raise
     except (OSError, ValueError, EOFError) as exc:  # truncated, not NumPy, object arrays
         raise InputError(f"cannot read '{path}': {exc}") from None
+
+
+def _arrays(path):
+    X, y = read_arrays(path)
     if X.ndim == 1:
         X = X[:, None]
     if X.ndim != 2 or X.shape[0] == 0 or X.dtype.kind not in "biuf":
