@@ -31,7 +31,9 @@ What a subclass may define:
 - ``input_ndim`` (3: images, 2: sequences, None: flat rows) and ``scaling`` (below).
 
 ``fit(X, y, checkpoint=PATH)`` writes the model file to PATH, atomically, at every
-improvement of the validation loss, so a run stopped midway keeps its best model.
+improvement of the validation loss, so a run stopped midway keeps its best model;
+``fit(..., on_epoch=callback)`` hands each epoch's metrics to `callback`, which may stop
+training by raising (a tuner prunes a poor trial this way).
 """
 
 import math
