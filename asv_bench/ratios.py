@@ -1,8 +1,8 @@
 """Print nanoml/peer time ratios from one asv results file.
 
-Benchmarks pair up by name: in one class, ``time_nanoml[_what]`` is compared with
-``time_<peer>[_what]`` for peer in torch, sklearn, numpy. A ratio below 1 means nanoml was
-faster. Usage (from asv_bench/)::
+Benchmarks pair up by name: in one class, ``time_nanoml[_what]`` (or ``peakmem_...``) is
+compared with ``time_<peer>[_what]`` for peer in torch, sklearn, numpy, gymnasium. A ratio
+below 1 means nanoml was faster. Usage (from asv_bench/)::
 
     python ratios.py                 # the newest results file
     python ratios.py RESULTS.json    # a given one
@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-PEERS = ("torch", "sklearn", "numpy")
+PEERS = ("torch", "sklearn", "numpy", "gymnasium")
 
 
 def newest_results(folder):
@@ -50,13 +50,21 @@ def pairs(times):
     """(nanoml name, peer, peer name) for every benchmark with a sibling."""
     for name in sorted(times):
         prefix, _, method = name.rpartition(".")
-        if not method.startswith("time_nanoml"):
+        kind, _, rest = method.partition("_")
+        if kind not in ("time", "peakmem") or not rest.startswith("nanoml"):
             continue
-        what = method[len("time_nanoml") :]
+        what = rest[len("nanoml") :]
         for peer in PEERS:
-            sibling = f"{prefix}.time_{peer}{what}"
+            sibling = f"{prefix}.{kind}_{peer}{what}"
             if sibling in times:
                 yield name, peer, sibling
+
+
+def _amount(name, value):
+    """A timing in ms, a peak memory in MiB."""
+    if name.rpartition(".")[2].startswith("peakmem"):
+        return f"{value / 2**20:.0f} MiB"
+    return f"{value * 1e3:.2f} ms"
 
 
 def table(path):
@@ -69,11 +77,11 @@ def table(path):
                 continue
             rows.append(
                 (
-                    name.removesuffix(".time_nanoml"),
+                    name.rpartition(".")[0],
                     ", ".join(map(str, params)),
-                    f"{ours * 1e3:.2f} ms",
+                    _amount(name, ours),
                     peer,
-                    f"{theirs * 1e3:.2f} ms",
+                    _amount(name, theirs),
                     f"{ours / theirs:.2f}x",
                 )
             )

@@ -18,6 +18,7 @@ import numpy as np
 
 from nanoml import backend
 from nanoml.errors import DeviceError, InputError
+from nanoml.runtime import use_training_settings
 
 
 class _GradMode(threading.local):
@@ -178,6 +179,7 @@ class Tensor:
                 "backward() needs a tensor that requires grad; this one was computed from "
                 "tensors that do not (or under no_grad())"
             )
+        use_training_settings()
         xp = backend.of(self.data)
         if grad is None:
             if self.data.size != 1:

@@ -10,14 +10,23 @@ Two effects dominate small-batch training on the CPU once the kernels are fast:
   `mallopt` is not called at all.
 - OpenBLAS threads spinning beside Numba's threads starve each other on a few cores; the
   GEMMs between kernels are small, so one BLAS thread is faster while training.
+
+Both apply to the whole process at the first `backward()` (`use_training_settings`), so that a
+user's own training loop runs as fast as `nanoml.train`. They stay for the rest of the
+process: its freed memory is kept, up to its peak, and NumPy's matrix products run on one
+thread. Setting the environment variable ``NANOML_PROCESS_SETTINGS=off``, or calling
+`keep_process_settings()` before training, leaves the process as it is.
 """
 
-import contextlib
 import ctypes
 import functools
+import os
 import platform
 
 from threadpoolctl import threadpool_limits
+
+# None until the first backward decides: then True (applied) or False (left alone).
+_settings = {"applied": None}
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -37,9 +46,20 @@ def retain_freed_memory(mmap_threshold=32 << 20, trim_threshold=256 << 20):
     )
 
 
-@contextlib.contextmanager
-def training_mode():
-    """Within: freed memory is kept for reuse and BLAS runs on one thread."""
-    retain_freed_memory()
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+def use_training_settings():
+    """Keep freed memory and run BLAS on one thread, once per process (see the module doc).
+
+    Called by every `backward()`; after the first call it costs a dictionary lookup.
+    """
+    if _settings["applied"] is not None:
+        return
+    off = os.environ.get("NANOML_PROCESS_SETTINGS", "").strip().lower() in ("off", "0", "no")
+    _settings["applied"] = not off
+    if not off:
+        retain_freed_memory()
+        threadpool_limits(limits=1, user_api="blas")
+
+
+def keep_process_settings():
+    """Leave the process's memory and BLAS settings as they are, from now on."""
+    _settings["applied"] = False

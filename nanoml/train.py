@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 
 from nanoml import backend
 from nanoml.errors import NanomlError
-from nanoml.runtime import training_mode
 from nanoml.tensor import Tensor, no_grad
 
 
@@ -128,7 +127,6 @@ def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
     return meter.results("val_", with_accuracy)
 
 
-@training_mode()
 def train(
     step,
     module,

@@ -137,7 +137,8 @@ class Backend:
     add = sub = mul = div = _missing("arithmetic")  # (a, b, out=None)
     maximum = minimum = _missing("maximum and minimum")  # (a, b)
     equal = _missing("equal")  # (a, b): 1 where equal, else 0 (or True/False)
-    neg = exp = log = sqrt = tanh = sigmoid = relu = abs = sign = _missing("unary math")  # (x)
+    neg = exp = log = sqrt = tanh = sigmoid = abs = sign = _missing("unary math")  # (x)
+    relu = _missing("relu")  # (x, out=None): out may be x itself
     scale = _missing("scale")  # (x, factor, out=None): x * factor, a Python number
 
     def divide_by(self, x, n):

@@ -211,8 +211,8 @@ class Cuda(Backend):
         getattr(self.kernels, name)(a, b, out)
         return out
 
-    def _unary(self, name, x):
-        out = self.empty_like(x)
+    def _unary(self, name, x, out=None):
+        out = self.empty_like(x) if out is None else out
         getattr(self.kernels, name)(x, out)
         return out
 
@@ -262,8 +262,8 @@ class Cuda(Backend):
     def sigmoid(self, x):
         return self._unary("sigmoid", x)
 
-    def relu(self, x):
-        return self._unary("relu", x)
+    def relu(self, x, out=None):
+        return self._unary("relu", x, out)
 
     def abs(self, x):
         return self._unary("absolute", x)

@@ -1,5 +1,6 @@
 """Containers: Sequential (a pipeline of layers) and ModuleList (a registered list)."""
 
+from nanoml.nn.fusion import fused_steps
 from nanoml.nn.module import Module
 
 
@@ -26,12 +27,20 @@ class ModuleList(Module):
 
 
 class Sequential(ModuleList):
-    """Layers applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``."""
+    """Layers applied in order: ``Sequential(Linear(4, 8), ReLU(), Linear(8, 2))``.
+
+    Conv2d -> ReLU / MaxPool2d and Linear -> ReLU chains run fused, with the same values and
+    gradients (see `nanoml.nn.fusion`); set ``fuse = False`` on an instance to run every layer
+    on its own.
+    """
+
+    fuse = True
 
     def __init__(self, *modules):
         super().__init__(modules)
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        for step in fused_steps(modules) if self.fuse else modules:
+            x = step(x)
         return x

@@ -86,6 +86,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
     `stride` and `padding` (zeros) are ints or (height, width) pairs.
     """
+    out, backward, _ = conv2d_parts(x, weight, bias, stride, padding)
+    return apply(out, (x, weight, bias), backward)
+
+
+def conv2d_parts(x, weight, bias, stride, padding):
+    """(output array, backward closure, backend) of `conv2d`, for the fused ops that go on
+    working on the output before it joins the graph."""
     data, w, b, xp = conv_operands("conv2d", x, weight, bias)
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
@@ -97,7 +104,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
         out, backward = _conv2d_direct(xp, x, weight, bias, data, w, b, ph, pw, OH, OW)
     else:
         out, backward = _conv2d_gemm(xp, x, weight, bias, data, w, b, (sh, sw, ph, pw), OH, OW)
-    return apply(out, (x, weight, bias), backward)
+    return out, backward, xp
 
 
 def _flipped_transposed(xp, w):
@@ -142,43 +149,25 @@ def _conv2d_direct(xp, x, weight, bias, data, w, b, ph, pw, OH, OW):
 
 
 def _conv2d_gemm(xp, x, weight, bias, data, w, b, geometry, OH, OW):
-    """Forward output and backward closure of the im2col route.
-
-    The GEMMs run in the kernel table's `matmul`: on the CPU faster than the OpenBLAS NumPy
-    ships on this hardware, and threaded by Numba like the other kernels (no second pool).
-    """
+    """Forward output and backward closure of the im2col route: each sample's patches
+    unfolded into columns, times the weight as a matrix (the kernel table's GEMM, one sample
+    at a time: see `nanoml.kernels.cpu.conv.conv2d_forward_gemm`)."""
     k = xp.kernels
     N, C, H, W = data.shape
     M, _, KH, KW = w.shape
-    P = OH * OW
-    dtype = data.dtype
     w2 = w.reshape(M, C * KH * KW)
-    cols = xp.empty((C * KH * KW, N * P), dtype)
-    k.im2col(data, KH, KW, *geometry, cols)
-    y = xp.empty((M, N * P), dtype)
-    k.matmul(w2, cols, y)
-    # The product is (M, N, P); reordering it to NCHW and adding the bias is one pass.
-    out = xp.empty((N, M, OH, OW), dtype)
-    xp.add(xp.transpose(y.reshape(M, N, P), (1, 0, 2)), b.reshape(M, 1),
-           out=out.reshape(N, M, P))
+    out = xp.empty((N, M, OH, OW), data.dtype)
+    k.conv2d_forward_gemm(data, w2, b, KH, KW, *geometry, out)
 
     def backward(g):
-        g3 = g.reshape(N, M, P)
         gx = gw = gb = None
         if x.requires_grad:
-            gt = _permuted(xp, g3, (1, 0, 2)).reshape(M, N * P)
-            gcols = xp.empty_like(cols)
-            k.matmul(_permuted(xp, w2, (1, 0)), gt, gcols)
             gx = xp.empty_like(data)
-            k.col2im(gcols, KH, KW, *geometry, gx)
-        if weight.requires_grad:
-            # (C*KH*KW, M) = cols @ g as (N*P, M): the kernel wants unit-stride rows of b.
-            g_rows = _permuted(xp, g3, (0, 2, 1)).reshape(N * P, M)
-            gw_t = xp.empty((C * KH * KW, M), dtype)
-            k.matmul(cols, g_rows, gw_t)
+            k.conv2d_backward_input_gemm(g, _permuted(xp, w2, (1, 0)), KH, KW, *geometry, gx)
+        if weight.requires_grad or (bias is not None and bias.requires_grad):
+            gw_t, gb = xp.empty((C * KH * KW, M), data.dtype), xp.empty_like(b)
+            k.conv2d_backward_weight_gemm(data, g, KH, KW, *geometry, gw_t, gb)
             gw = _permuted(xp, gw_t, (1, 0)).reshape(w.shape)
-        if bias is not None and bias.requires_grad:
-            gb = xp.sum(g3, axis=(0, 2))
         return gx, gw, gb
 
     return out, backward
@@ -200,18 +189,26 @@ def max_pool2d(x, kernel_size, stride=None):
     The gradient goes to each window's first maximum (NaN counts as the maximum).
     """
     data, xp = _image(x, "max_pool2d")
+    out, backward = max_pool2d_parts(xp, data, kernel_size, stride)
+    return apply(out, (x,), lambda g: (backward(g),))
+
+
+def max_pool2d_parts(xp, data, kernel_size, stride):
+    """(pooled array, closure from its gradient to the gradient of `data`) of `max_pool2d`
+    over the array `data` on backend `xp`."""
     KH, KW, SH, SW, OH, OW = _pool_geometry(data, kernel_size, stride, "max_pool2d")
     k = xp.kernels
     out = xp.empty(data.shape[:2] + (OH, OW), data.dtype)
     idx = xp.empty(out.shape, np.int32)
     k.max_pool2d_forward(data, KH, KW, SH, SW, out, idx)
+    shape, dtype = data.shape, data.dtype  # not `data`: it may be freed before the backward
 
     def backward(g):
-        gx = xp.empty_like(data)
+        gx = xp.empty(shape, dtype)
         k.max_pool2d_backward(g, idx, gx)
-        return (gx,)
+        return gx
 
-    return apply(out, (x,), backward)
+    return out, backward
 
 
 def avg_pool2d(x, kernel_size, stride=None):

@@ -38,11 +38,25 @@ def rmatmul(a, b):
     return matmul(Tensor(b, dtype=a.data.dtype), a)
 
 
+# Linear's forward takes the tiled GEMM (`kernels.matmul` on the transposed weight) from this
+# many rows and output features on, and one dot product per output (`matmul_nt`) below:
+# with few outputs (a classifier's head) or few rows, the dot products win.
+TILED_MIN_ROWS = 64
+TILED_MIN_FEATURES = 32
+
+
 def linear(x, weight, bias=None):
     """x @ weight.T + bias, as torch's F.linear: weight is (out_features, in_features).
 
     One fused op: the backward is two GEMMs and a sum instead of a chain of three ops.
     """
+    out, backward, _ = linear_parts(x, weight, bias)
+    return apply(out, (x, weight, bias), backward)
+
+
+def linear_parts(x, weight, bias):
+    """(output array, backward closure, backend) of `linear`, for the fused ops that go on
+    working on the output before it joins the graph."""
     xp = backend.common("linear", x, weight, bias)
     k = xp.kernels
     w = weight.data
@@ -57,7 +71,11 @@ def linear(x, weight, bias=None):
         w = xp.contiguous(w)
         x2 = xp.contiguous(x.data.reshape(rows, in_features))
         out = xp.empty((rows, out_features), w.dtype)
-        k.matmul_nt(x2, w, out)
+        if rows >= TILED_MIN_ROWS and out_features >= TILED_MIN_FEATURES:
+            # Enough rows to repay a transposed copy of the weight for the tiled GEMM.
+            k.matmul(x2, xp.contiguous(xp.transpose(w, (1, 0))), out)
+        else:
+            k.matmul_nt(x2, w, out)
         out = out.reshape(shape[:-1] + (out_features,))
     else:
         out = xp.matmul(x.data, w, trans_b=True)
@@ -82,4 +100,4 @@ def linear(x, weight, bias=None):
             gb = xp.sum(g2, axis=0)
         return gx, gw, gb
 
-    return apply(out, (x, weight, bias), backward)
+    return out, backward, xp

@@ -12,9 +12,9 @@ POOL = 2
 
 
 class CNN(NetworkClassifier):
-    """Conv2d(channels -> 32, 3x3) + ReLU, 2x2 max pooling (the three fused in one layer),
-    flatten, one Linear layer to the classes (softmax cross-entropy from the logits), Adam;
-    weights initialised as Keras does (Glorot-uniform, zero bias).
+    """Conv2d(channels -> 32, 3x3) + ReLU, 2x2 max pooling (which `nn.Sequential` runs as
+    one fused op), flatten, one Linear layer to the classes (softmax cross-entropy from the
+    logits), Adam; weights initialised as Keras does (Glorot-uniform, zero bias).
 
     The Keras original::
 
@@ -47,22 +47,11 @@ class CNN(NetworkClassifier):
                 f"cnn needs images of at least {KERNEL + POOL - 1}x{KERNEL + POOL - 1} "
                 f"pixels, got input_shape {self.input_shape_}"
             )
-        conv = nn.ConvPoolReLU2d(channels, FILTERS, KERNEL, POOL, rng=rng)
+        conv = nn.Conv2d(channels, FILTERS, KERNEL, rng=rng)
         dense = nn.Linear(FILTERS * pooled_h * pooled_w, self.n_outputs(), rng=rng)
         for layer in (conv, dense):
             _keras_init(layer, rng)
-        # One fused layer for the convolution, its ReLU and the pooling (ReLU after the
-        # pooling computes the same, as max and ReLU commute; the torch comparison test runs
-        # the Keras order). Placeholders keep the dense layer at index 4, where it was when
-        # these were three layers, so parameter names and saved models stay as they were.
-        return nn.Sequential(conv, _Fused(), _Fused(), nn.Flatten(), dense)
-
-
-class _Fused(nn.Module):
-    """Stands where a layer now fused into the previous one was; passes its input on."""
-
-    def forward(self, x):
-        return x
+        return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten(), dense)
 
 
 def _keras_init(layer, rng):

@@ -12,7 +12,6 @@ from nanoml.deep import GenerativeLearner, show_progress
 from nanoml.losses import binary_cross_entropy
 from nanoml.ops.elementwise import sigmoid
 from nanoml.optim import Adam
-from nanoml.runtime import training_mode
 from nanoml.tensor import Tensor, no_grad
 from nanoml.train import Rows, check_finite, minibatches, split_validation
 from nanoml.validation import check_number
@@ -79,7 +78,6 @@ class GAN(GenerativeLearner):
         logits = self.module_.discriminator(fake)
         return binary_cross_entropy(logits, np.ones(logits.shape, np.float32))
 
-    @training_mode()
     def _train(self, X, targets):
         """Alternating steps: the discriminator on a real and a fake batch, then the
         generator against the updated discriminator."""

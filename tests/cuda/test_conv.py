@@ -78,6 +78,31 @@ def test_im2col_and_col2im(dtype, KH, KW, stride, pad):
     np.testing.assert_allclose(d, c, **tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("KH", "KW", "stride", "pad"),
+                         [(3, 2, (2, 1), (1, 0)), (1, 1, (1, 1), (0, 0))])
+def test_gemm_convolution_and_its_gradients(dtype, KH, KW, stride, pad):
+    rng = np.random.default_rng(3)
+    N, C, M, H, W = 3, 2, 3, 5, 4
+    OH = (H + 2 * pad[0] - KH) // stride[0] + 1
+    OW = (W + 2 * pad[1] - KW) // stride[1] + 1
+    x = rand(rng, (N, C, H, W), dtype)
+    w2 = rand(rng, (M, C * KH * KW), dtype)
+    geometry = [KH, KW, *stride, *pad]
+    out = np.full((N, M, OH, OW), np.nan, dtype)
+    (c,), (d,) = both("conv2d_forward_gemm", [x, w2, rand(rng, M, dtype), *geometry, out], [9])
+    np.testing.assert_allclose(d, c, **tol(dtype))
+    g = rand(rng, out.shape, dtype)
+    grad_x = np.full_like(x, np.nan)
+    (c,), (d,) = both("conv2d_backward_input_gemm",
+                      [g, np.ascontiguousarray(w2.T), *geometry, grad_x], [8])
+    np.testing.assert_allclose(d, c, **tol(dtype))
+    gw, gb = np.full(w2.T.shape, np.nan, dtype), np.full(M, np.nan, dtype)
+    host, device = both("conv2d_backward_weight_gemm", [x, g, *geometry, gw, gb], [8, 9])
+    for c, d in zip(host, device, strict=True):
+        np.testing.assert_allclose(d, c, **tol(dtype))
+
+
 # (KH, KW, SH, SW): the usual 2x2/2, overlapping 3x3/1 windows, and a non-square stride.
 POOLS = [(2, 2, 2, 2), (3, 3, 1, 1), (2, 3, 1, 2)]
 

@@ -9,6 +9,7 @@ from nanoml_deep.cnn import CNN
 import nanoml
 from nanoml.errors import ParameterError
 from nanoml.losses import cross_entropy
+from nanoml.nn.fusion import fused_steps
 from nanoml.tensor import Tensor
 from nanoml.testing import check_learner
 
@@ -20,10 +21,10 @@ def test_contract(digits):
 def test_layers_are_the_tutorials(digits):
     model = CNN(epochs=1, validation_fraction=0.0).fit(digits.X_train[:64], digits.y_train[:64])
     kinds = [type(layer).__name__ for layer in model.module_]
-    # Convolution, pooling and ReLU are one fused layer (ReLU after the pooling: they commute;
-    # torch's Keras-order twin checks the values); placeholders keep the dense layer at 4.
-    assert kinds == ["ConvPoolReLU2d", "_Fused", "_Fused", "Flatten", "Linear"]
-    assert model.module_[0].pool == (2, 2)
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Linear"]
+    assert model.module_[2].kernel_size == (2, 2)
+    # Sequential runs the first three as the kernel-fused conv + pool + ReLU.
+    assert len(fused_steps(list(model.module_))) == 3
     shapes = {k: v.shape for k, v in model.module_.state_dict().items()}
     # 8x8 digits: conv 3x3 -> 6x6, pool 2x2 -> 3x3, 32 * 3 * 3 = 288 features.
     assert shapes == {"0.weight": (32, 1, 3, 3), "0.bias": (32,), "4.weight": (10, 288),

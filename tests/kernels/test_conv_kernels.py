@@ -181,6 +181,32 @@ def test_im2col_kernels_match_their_serial_run():
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the GEMM tiles are a Numba intrinsic")
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", CONV_SHAPES + [(17, 3, 6, 5, 4, 3, 3, (1, 1), (1, 1))])
+def test_gemm_convolution_and_its_gradients(dtype, shape):
+    # The last shape has more samples than the kernels' chunks, the others fewer.
+    N, C, H, W, M, KH, KW, stride, padding = shape
+    rng = np.random.default_rng(9)
+    x, w, b = rand(rng, (N, C, H, W), dtype), rand(rng, (M, C, KH, KW), dtype), rand(rng, M, dtype)
+    geometry = (KH, KW, *stride, *padding)
+    OH, OW = out_size(H, KH, stride[0], padding[0]), out_size(W, KW, stride[1], padding[1])
+    w2 = w.reshape(M, -1)
+    out = np.full((N, M, OH, OW), np.nan, dtype)
+    cpu.conv2d_forward_gemm(x, w2, b, *geometry, out)
+    np.testing.assert_allclose(out, ref_conv2d(x, w, b, stride, padding), **tol(dtype))
+
+    g = rand(rng, out.shape, dtype)
+    ref_gx, ref_gw, ref_gb = ref_conv2d_grads(x, w, g, stride, padding)
+    gx = np.full_like(x, np.nan)
+    cpu.conv2d_backward_input_gemm(g, np.ascontiguousarray(w2.T), *geometry, gx)
+    np.testing.assert_allclose(gx, ref_gx, **tol(dtype))
+    gw_t, gb = np.full(w2.T.shape, np.nan, dtype), np.full_like(b, np.nan)
+    cpu.conv2d_backward_weight_gemm(x, g, *geometry, gw_t, gb)
+    np.testing.assert_allclose(gw_t.T.reshape(w.shape), ref_gw, **tol(dtype))
+    np.testing.assert_allclose(gb, ref_gb, **tol(dtype))
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the GEMM tiles are a Numba intrinsic")
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, k, n", [(13, 7, 37), (64, 288, 50), (1, 3, 1), (5, 0, 7)])
 def test_matmul_at_im2col_shapes(dtype, m, k, n):
     rng = np.random.default_rng(8)

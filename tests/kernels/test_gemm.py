@@ -12,9 +12,11 @@ from nanoml.kernels.cpu import gemm
 from nanoml.kernels.cpu.matmul import matmul as threaded_matmul
 
 # (M, K, N): row counts hitting every tile height, partial column blocks, an empty inner
-# dimension, and the recurrent kernels' shapes.
+# dimension, the recurrent kernels' shapes, and wide products that pack `b` (several column
+# and inner blocks, partial ones, an empty inner dimension).
 SHAPES = [(1, 1, 1), (3, 5, 7), (8, 16, 32), (15, 3, 33), (17, 0, 5), (64, 128, 512),
-          (13, 29, 100), (100, 28, 70), (21, 1100, 40)]
+          (13, 29, 100), (100, 28, 70), (21, 1100, 40), (37, 600, 300), (9, 5, 1030),
+          (3, 0, 200)]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

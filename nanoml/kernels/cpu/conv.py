@@ -33,6 +33,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from nanoml.kernels.cpu import gemm
 from nanoml.kernels.cpu.buffers import copy, zeros
 
 
@@ -163,42 +164,68 @@ def _valid_columns(W, kw, stride_w, pad_w, OW):
 # wrap-around select) and vectorises their short row copies, 3-5x faster than views.
 
 
+@numba.njit(cache=True)
+def _unfold_plane(xf, c, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, OH, OW, cols, first):
+    """The rows of input channel `c` (flat plane `xf`) in `cols`: row ``(c * KH + kh) * KW +
+    kw``, columns first..first+OH*OW, holds tap (kh, kw) at every output position."""
+    step = np.uint64(stride_w)
+    for kh in range(KH):
+        for kw in range(KW):
+            row = cols[(c * KH + kh) * KW + kw]
+            lo, hi = _valid_columns(W, kw, stride_w, pad_w, OW)
+            for oh in range(OH):
+                base = np.uint64(first + oh * OW)
+                ih = oh * stride_h - pad_h + kh
+                if ih < 0 or ih >= H:
+                    for j in range(OW):
+                        row[base + np.uint64(j)] = 0
+                    continue
+                for j in range(lo):
+                    row[base + np.uint64(j)] = 0
+                src = np.uint64(ih * W + lo * stride_w + kw - pad_w)
+                dst = base + np.uint64(lo)
+                for j in range(hi - lo):
+                    row[dst + np.uint64(j)] = xf[src + np.uint64(j) * step]
+                for j in range(hi, OW):
+                    row[base + np.uint64(j)] = 0
+
+
+@numba.njit(cache=True)
+def _fold_plane(cols, first, c, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, OH, OW, gx):
+    """The adjoint of `_unfold_plane`: `gx` (channel c's flat plane) = the sum of each
+    column entry on its input pixel."""
+    step = np.uint64(stride_w)
+    gx[:] = 0
+    for kh in range(KH):
+        for kw in range(KW):
+            row = cols[(c * KH + kh) * KW + kw]
+            lo, hi = _valid_columns(W, kw, stride_w, pad_w, OW)
+            for oh in range(OH):
+                ih = oh * stride_h - pad_h + kh
+                if ih < 0 or ih >= H:
+                    continue
+                src = np.uint64(first + oh * OW + lo)
+                dst = np.uint64(ih * W + lo * stride_w + kw - pad_w)
+                for j in range(hi - lo):
+                    gx[dst + np.uint64(j) * step] += row[src + np.uint64(j)]
+
+
 @numba.njit(cache=True, parallel=True)
 def im2col(x, KH, KW, stride_h, stride_w, pad_h, pad_w, cols):
     """Unfold every input patch into a column: `cols` is (C*KH*KW, N*OH*OW).
 
     Row ``(c * KH + kh) * KW + kw`` holds that tap for every output position of every
     sample, so ``w.reshape(M, -1) @ cols`` is the whole batch's convolution in one GEMM
-    (as (M, N, OH, OW)); one large GEMM runs faster than N small ones.
+    (as (M, N, OH, OW)).
     """
     N, C, H, W = x.shape
     OH = (H + 2 * pad_h - KH) // stride_h + 1
     OW = (W + 2 * pad_w - KW) // stride_w + 1
-    P = OH * OW
-    step = np.uint64(stride_w)
     for plane in prange(N * C):
         n = plane // C
         c = plane - n * C
-        xf = x[n, c].ravel()
-        for kh in range(KH):
-            for kw in range(KW):
-                row = cols[(c * KH + kh) * KW + kw]
-                lo, hi = _valid_columns(W, kw, stride_w, pad_w, OW)
-                for oh in range(OH):
-                    base = np.uint64(n * P + oh * OW)
-                    ih = oh * stride_h - pad_h + kh
-                    if ih < 0 or ih >= H:
-                        for j in range(OW):
-                            row[base + np.uint64(j)] = 0
-                        continue
-                    for j in range(lo):
-                        row[base + np.uint64(j)] = 0
-                    src = np.uint64(ih * W + lo * stride_w + kw - pad_w)
-                    dst = base + np.uint64(lo)
-                    for j in range(hi - lo):
-                        row[dst + np.uint64(j)] = xf[src + np.uint64(j) * step]
-                    for j in range(hi, OW):
-                        row[base + np.uint64(j)] = 0
+        _unfold_plane(x[n, c].ravel(), c, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w,
+                      OH, OW, cols, n * OH * OW)
 
 
 @numba.njit(cache=True, parallel=True)
@@ -207,25 +234,103 @@ def col2im(cols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x):
     N, C, H, W = grad_x.shape
     OH = (H + 2 * pad_h - KH) // stride_h + 1
     OW = (W + 2 * pad_w - KW) // stride_w + 1
-    P = OH * OW
-    step = np.uint64(stride_w)
     for plane in prange(N * C):
         n = plane // C
         c = plane - n * C
-        gx = grad_x[n, c].ravel()
-        gx[:] = 0
-        for kh in range(KH):
-            for kw in range(KW):
-                row = cols[(c * KH + kh) * KW + kw]
-                lo, hi = _valid_columns(W, kw, stride_w, pad_w, OW)
-                for oh in range(OH):
-                    ih = oh * stride_h - pad_h + kh
-                    if ih < 0 or ih >= H:
-                        continue
-                    src = np.uint64(n * P + oh * OW + lo)
-                    dst = np.uint64(ih * W + lo * stride_w + kw - pad_w)
-                    for j in range(hi - lo):
-                        gx[dst + np.uint64(j) * step] += row[src + np.uint64(j)]
+        _fold_plane(cols, n * OH * OW, c, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w,
+                    OH, OW, grad_x[n, c].ravel())
+
+
+# The im2col route one sample at a time. Unfolding the whole batch first (`im2col`, then one
+# GEMM) streams a (C*KH*KW, N*OH*OW) matrix through memory three times (written, read by the
+# GEMM, kept for the weight gradient), and the (M, N*OH*OW) product must then be reordered
+# to NCHW. Here each thread unfolds one sample at a time into columns that stay in L2, and
+# its GEMM writes the sample's (M, OH*OW) output planes in place: NCHW directly. The weight
+# gradient unfolds each sample again (cheaper than keeping the batch's columns, and the
+# memory is never held). Samples go in `_CHUNKS` chunks, each with its own scratch.
+_CHUNKS = 16
+
+
+@numba.njit(cache=True)
+def _chunk(N, t):
+    """Samples [lo, hi) of chunk t of N samples split into `_CHUNKS` near-equal chunks."""
+    per = (N + _CHUNKS - 1) // _CHUNKS
+    return min(N, t * per), min(N, t * per + per)
+
+
+@numba.njit(cache=True, parallel=True)
+def conv2d_forward_gemm(x, w2, b, KH, KW, stride_h, stride_w, pad_h, pad_w, out):
+    """``out = conv(x, w) + b`` with `w2` the weight as (M, C*KH*KW); any stride and zero
+    padding. `out` is (N, M, OH, OW)."""
+    N, C, H, W = x.shape
+    M, K = w2.shape
+    OH, OW = out.shape[2], out.shape[3]
+    P = OH * OW
+    for t in prange(_CHUNKS):
+        lo, hi = _chunk(N, t)
+        cols = np.empty((K, P), x.dtype)
+        for n in range(lo, hi):
+            for c in range(C):
+                _unfold_plane(x[n, c].ravel(), c, H, W, KH, KW, stride_h, stride_w, pad_h,
+                              pad_w, OH, OW, cols, 0)
+            planes = out[n].reshape(M, P)
+            gemm.matmul(w2, cols, planes)
+            for m in range(M):
+                planes[m] += b[m]
+
+
+@numba.njit(cache=True, parallel=True)
+def conv2d_backward_input_gemm(grad_out, w2t, KH, KW, stride_h, stride_w, pad_h, pad_w,
+                               grad_x):
+    """Input gradient of `conv2d_forward_gemm` (overwritten); `w2t` is the weight as
+    (C*KH*KW, M), C-contiguous."""
+    N, C, H, W = grad_x.shape
+    K, M = w2t.shape
+    OH, OW = grad_out.shape[2], grad_out.shape[3]
+    P = OH * OW
+    for t in prange(_CHUNKS):
+        lo, hi = _chunk(N, t)
+        gcols = np.empty((K, P), grad_x.dtype)
+        for n in range(lo, hi):
+            gemm.matmul(w2t, grad_out[n].reshape(M, P), gcols)
+            for c in range(C):
+                _fold_plane(gcols, 0, c, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, OH,
+                            OW, grad_x[n, c].ravel())
+
+
+@numba.njit(cache=True, parallel=True)
+def conv2d_backward_weight_gemm(x, grad_out, KH, KW, stride_h, stride_w, pad_h, pad_w,
+                                grad_w2t, grad_b):
+    """Weight gradient, as (C*KH*KW, M), and bias gradient of `conv2d_forward_gemm`
+    (overwritten): each chunk sums ``columns @ grad.T`` over its samples, then the chunks'
+    sums are added."""
+    N, C, H, W = x.shape
+    K, M = grad_w2t.shape
+    OH, OW = grad_out.shape[2], grad_out.shape[3]
+    P = OH * OW
+    parts = np.zeros((_CHUNKS, K, M), grad_w2t.dtype)
+    bias_parts = np.zeros((_CHUNKS, M), grad_w2t.dtype)
+    for t in prange(_CHUNKS):
+        lo, hi = _chunk(N, t)
+        cols = np.empty((K, P), x.dtype)
+        g_t = np.empty((P, M), x.dtype)
+        for n in range(lo, hi):
+            for c in range(C):
+                _unfold_plane(x[n, c].ravel(), c, H, W, KH, KW, stride_h, stride_w, pad_h,
+                              pad_w, OH, OW, cols, 0)
+            g = grad_out[n].reshape(M, P)
+            for m in range(M):
+                s = g.dtype.type(0)
+                for p in range(P):
+                    g_t[p, m] = g[m, p]
+                    s += g[m, p]
+                bias_parts[t, m] += s
+            gemm.matmul_accumulate(cols, g_t, parts[t])
+    grad_w2t[:] = 0
+    grad_b[:] = 0
+    for t in range(_CHUNKS):
+        grad_w2t += parts[t]
+        grad_b += bias_parts[t]
 
 
 @numba.njit(cache=True)

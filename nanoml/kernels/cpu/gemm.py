@@ -11,8 +11,9 @@ The micro-kernel (`nanoml.kernels.cpu.tile_llvm`) is written in LLVM IR, which d
 Numba and llvmlite internals that could change under a user; at import it must compile and
 match NumPy (`tile_llvm.check`), else a plain Numba tile takes its place with a one-line
 warning (`TILE` says which runs). Rows are processed in tiles of up to `ROWS`; the inner
-dimension is cut into blocks of 512 so that a block of `b` stays in L2 while every row tile
-passes over it (blocks after the first add to `c`).
+dimension is cut into even blocks of at most 256, and each block of one tile's columns of
+`b` stays in L1 while every row tile passes over it (blocks after the first add to `c`).
+A wide `b` is packed first (`matmul_packed`).
 
 Policy: ``cache=True`` (the cache is keyed by the host CPU, so the vector width chosen at
 compile time stays right); `matmul` and `matmul_rows` are serial, for callers that
@@ -29,8 +30,9 @@ _JIT = {"cache": True}
 # Rows per tile: 8 rows x 2 vectors of accumulators plus the operands fill AVX-512's 32
 # registers without spilling; AVX2 has 16.
 ROWS = 8 if llvm.get_host_cpu_features().get("avx512f", False) else 4
-# Inner-dimension block: 512 rows of b (up to 256 KB in float32 at N = 128) stay in L2.
-_K_BLOCK = 512
+# Inner-dimension block: at most 256 rows of b, so that one tile's columns of them (32 KB in
+# float32) stay in L1.
+_K_BLOCK = 256
 
 
 @numba.njit(**_JIT)
@@ -77,14 +79,14 @@ def _select_tile():
     return _tile_numba, "numba", 128
 
 
-_tile, TILE, _COLUMN_BYTES = _select_tile()
+_tile, TILE, COLUMN_BYTES = _select_tile()
 
 
 @numba.njit(**_JIT)
 def _rows(a, b, c, i0, n, accumulate):
     """Rows i0 to i0+n of ``c (+)= a @ b``, n <= ROWS, in tiles of literal height."""
     N = b.shape[1]
-    step = _COLUMN_BYTES // a.itemsize
+    step = COLUMN_BYTES // a.itemsize
     i = i0
     # Literal tile heights (each its own unrolled code): ROWS, then the binary remainder.
     if n >= 8 and ROWS >= 8:
@@ -105,20 +107,75 @@ def _rows(a, b, c, i0, n, accumulate):
 
 
 @numba.njit(**_JIT)
+def _product_rows(a, b, c, r0, r1, accumulate):
+    """Rows r0 to r1 of ``c (+)= a @ b``, the inner dimension in blocks."""
+    K, N = a.shape[1], b.shape[1]
+    step = COLUMN_BYTES // a.itemsize
+    kc = _even_block(K, _K_BLOCK)
+    for k0 in range(0, max(K, 1), kc):
+        k1 = min(K, k0 + kc)
+        add = accumulate or k0 > 0
+        for j0 in range(0, max(N, 1), step):
+            # One tile's columns of this block of b (<= 32 KB) stay in L1 while every row
+            # tile passes over them.
+            panel, target = b[k0:k1, j0:j0 + step], c[:, j0:j0 + step]
+            for i0 in range(r0, r1, ROWS):
+                _rows(a[:, k0:k1], panel, target, i0, min(ROWS, r1 - i0), add)
+
+
+@numba.njit(**_JIT)
+def _even_block(K, most):
+    """The block length that cuts K into the fewest blocks of at most `most`, all alike
+    (no short last block), and at least 1."""
+    blocks = max(1, (K + most - 1) // most)
+    return max(1, (K + blocks - 1) // blocks)
+
+
+@numba.njit(**_JIT)
 def matmul_rows(a, b, c, r0, r1):
     """Rows r0 to r1 of ``c = a @ b`` (2-D float arrays of one dtype, see module doc).
 
     The inner dimension is blocked so that a block of b stays in cache while every row tile
     passes over it. Disjoint row ranges may run on different threads.
     """
-    K = a.shape[1]
-    for k0 in range(0, max(K, 1), _K_BLOCK):
-        k1 = min(K, k0 + _K_BLOCK)
-        for i0 in range(r0, r1, ROWS):
-            _rows(a[:, k0:k1], b[k0:k1], c, i0, min(ROWS, r1 - i0), k0 > 0)
+    _product_rows(a, b, c, r0, r1, False)
 
 
 @numba.njit(**_JIT)
 def matmul(a, b, c):
     """``c = a @ b`` on the calling thread."""
-    matmul_rows(a, b, c, 0, a.shape[0])
+    _product_rows(a, b, c, 0, a.shape[0], False)
+
+
+@numba.njit(**_JIT)
+def matmul_accumulate(a, b, c):
+    """``c += a @ b`` on the calling thread."""
+    _product_rows(a, b, c, 0, a.shape[0], True)
+
+
+@numba.njit(**_JIT)
+def pack_panel(b, m, packed):
+    """``packed[m, k, :] = b[k, m*step : (m+1)*step]`` for every k (`step` the columns of one
+    tile, the last panel partial): panel m of `b` as one contiguous block.
+
+    A tile reads one row of its columns of `b` per step of the inner dimension; in a wide
+    `b` those rows lie a whole row of `b` apart, and at power-of-two widths they share a few
+    L1 sets and evict each other. Packed (as GotoBLAS does), they are adjacent.
+    """
+    step = packed.shape[2]
+    j0 = m * step
+    cols = min(step, b.shape[1] - j0)
+    for k in range(b.shape[0]):
+        src, dst = b[k], packed[m, k]
+        for j in range(cols):
+            dst[j] = src[j0 + j]
+
+
+@numba.njit(**_JIT)
+def matmul_panel(a, packed, m, c, r0, r1):
+    """Rows r0 to r1 of the columns of panel m of ``c = a @ b``, from `b` packed by
+    `pack_panel`."""
+    step = packed.shape[2]
+    j0 = m * step
+    cols = min(step, c.shape[1] - j0)
+    _product_rows(a, packed[m, :, :cols], c[:, j0:j0 + cols], r0, r1, False)

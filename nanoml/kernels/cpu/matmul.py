@@ -6,29 +6,79 @@ CNN) they beat the OpenBLAS that NumPy ships, run on one thread while training (
 ``g.T @ x`` 0.013 vs 0.044 ms, ``g @ W`` 0.015 vs 0.035 ms.
 
 Policy: ``cache=True``, ``parallel=True`` with ``prange`` over rows of the output (each
-iteration writes its own rows); ``fastmath={"contract", "reassoc"}`` only in `matmul_nt`'s dot
+iteration writes its own rows), except for products below `SERIAL_WORK`, which stay on the
+calling thread; ``fastmath={"contract", "reassoc"}`` only in `matmul_nt`'s dot
 products, so that they vectorise. All three take 2-D float arrays of one dtype; `b` and
 `out` need unit stride along their rows, and `a` too in `matmul_nt`.
 """
 
 import numba
+import numpy as np
 from numba import prange
 
-from nanoml.kernels.cpu.gemm import ROWS, matmul_rows
+from nanoml.kernels.cpu.gemm import COLUMN_BYTES, ROWS, matmul_panel, matmul_rows, pack_panel
+
+# Products of fewer multiply-adds than this run on the calling thread: waking the other
+# threads would cost more (microseconds when idle, far more on a busy machine).
+SERIAL_WORK = 1 << 16
+# A `b` wider than this many columns is packed (see `gemm.pack_panel`); narrower rows are
+# close enough together in memory to be read in place.
+PACK_MIN_COLUMNS = 64
+# Tasks to aim for when a wide product is split: enough to keep every core of a laptop busy.
+_TASKS = 8
+# Rows of `a` per task of a wide product.
+_GROUP_ROWS = 64
 
 
 @numba.njit(cache=True, parallel=True)
 def matmul(a, b, out):
-    """``out = a @ b`` for a (M, K), b (K, N): bands of rows of `out` spread over threads.
+    """``out = a @ b`` for a (M, K), b (K, N), spread over threads.
 
-    The tiles are `nanoml.kernels.cpu.gemm`'s; `a` may be a transposed view.
+    Narrow `b`: bands of rows of `out`. Wide `b`: packed into panels of one tile's columns
+    first (`gemm.pack_panel`), then groups of rows times groups of panels. The tiles are
+    `nanoml.kernels.cpu.gemm`'s; `a` may be a transposed view.
     """
-    M = a.shape[0]
-    for band in prange((M + ROWS - 1) // ROWS):
-        matmul_rows(a, b, out, band * ROWS, min(M, band * ROWS + ROWS))
+    M, K = a.shape
+    N = b.shape[1]
+    if M * K * N < SERIAL_WORK:
+        matmul_rows(a, b, out, 0, M)
+        return
+    bands = (M + ROWS - 1) // ROWS
+    if N <= PACK_MIN_COLUMNS:
+        for band in prange(bands):
+            matmul_rows(a, b, out, band * ROWS, min(M, band * ROWS + ROWS))
+        return
+    step = COLUMN_BYTES // a.itemsize
+    panels = (N + step - 1) // step
+    packed = np.empty((panels, K, step), a.dtype)
+    for m in prange(panels):
+        pack_panel(b, m, packed)
+    # Groups of at most _GROUP_ROWS rows (their block of a stays in L2 while it meets every
+    # panel); panels split into groups too when there are fewer row groups than _TASKS.
+    row_groups = max(1, (M + _GROUP_ROWS - 1) // _GROUP_ROWS)
+    rows_per = (bands + row_groups - 1) // row_groups * ROWS
+    panel_groups = min(panels, max(1, (_TASKS + row_groups - 1) // row_groups))
+    panels_per = (panels + panel_groups - 1) // panel_groups
+    for task in prange(row_groups * panel_groups):
+        r0 = task // panel_groups * rows_per
+        first = task % panel_groups * panels_per
+        for m in range(first, min(panels, first + panels_per)):
+            matmul_panel(a, packed, m, out, r0, min(M, r0 + rows_per))
 
 
-@numba.njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
+@numba.njit(cache=True, fastmath={"contract", "reassoc"})
+def _dot_rows(a, b, out, i):
+    """``out[i, j] = a[i] . b[j]`` for every j: row i of ``a @ b.T``."""
+    x = a[i]
+    for j in range(b.shape[0]):
+        y = b[j]
+        s = out.dtype.type(0)
+        for k in range(a.shape[1]):
+            s += x[k] * y[k]
+        out[i, j] = s
+
+
+@numba.njit(cache=True, parallel=True)
 def matmul_nt(a, b, out):
     """``out = a @ b.T`` for a (M, K), b (N, K): Linear's forward, ``x @ weight.T``.
 
@@ -36,15 +86,12 @@ def matmul_nt(a, b, out):
     that beats tiling, which would need ``b.T`` copied to unit-stride rows first.
     """
     M, K = a.shape
-    N = b.shape[0]
+    if M * K * b.shape[0] < SERIAL_WORK:
+        for i in range(M):
+            _dot_rows(a, b, out, i)
+        return
     for i in prange(M):
-        x = a[i]
-        for j in range(N):
-            y = b[j]
-            s = out.dtype.type(0)
-            for k in range(K):
-                s += x[k] * y[k]
-            out[i, j] = s
+        _dot_rows(a, b, out, i)
 
 
 @numba.njit(cache=True)

@@ -22,6 +22,7 @@ from numba import cuda
 from nanoml.kernels.cuda.arrays import fill
 from nanoml.kernels.cuda.elementwise import DEVICE, JIT
 from nanoml.kernels.cuda.launch import REDUCE_THREADS, launch_1d, reduce_threads
+from nanoml.kernels.cuda.matmul import matmul, matmul_nt
 from nanoml.kernels.cuda.reduce import block_sum
 
 
@@ -189,6 +190,88 @@ def col2im(cols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x):
     OH, OW = _out_size(grad_x.shape, KH, KW, stride_h, stride_w, pad_h, pad_w)
     launch_1d(col2im_kernel, grad_x.size, cols, KH, KW, stride_h, stride_w, pad_h, pad_w, OH,
               OW, grad_x)
+
+
+# The im2col route of `nanoml.kernels.cpu.conv` (`conv2d_forward_gemm` and its gradients):
+# on the GPU the whole batch is unfolded at once, as one large GEMM suits a GPU, and the
+# (M, N*P) product is reordered to NCHW by one more kernel.
+
+
+@cuda.jit(**JIT)
+def _gemm_to_nchw_kernel(y, b, out):
+    """``out[n, m, p] = y[m, n * P + p] + b[m]`` for out (N, M, P)."""
+    k = cuda.grid(1)
+    if k < out.size:
+        N, M, P = out.shape
+        p = k % P
+        m = (k // P) % M
+        n = k // (P * M)
+        out[n, m, p] = y[m, n * P + p] + b[m]
+
+
+@cuda.jit(**JIT)
+def _nchw_to_gemm_kernel(g, y):
+    """``y[m, n * P + p] = g[n, m, p]``: the inverse reorder."""
+    k = cuda.grid(1)
+    if k < g.size:
+        N, M, P = g.shape
+        p = k % P
+        m = (k // P) % M
+        n = k // (P * M)
+        y[m, n * P + p] = g[n, m, p]
+
+
+@cuda.jit(**JIT)
+def _bias_grad_kernel(y, gb):
+    """``gb[m] = y[m, :].sum()``, one thread per channel."""
+    m = cuda.grid(1)
+    if m < gb.size:
+        s = gb.dtype.type(0)
+        for j in range(y.shape[1]):
+            s += y[m, j]
+        gb[m] = s
+
+
+def _columns(x, KH, KW, geometry, P):
+    cols = cuda.device_array((x.shape[1] * KH * KW, x.shape[0] * P), x.dtype)
+    im2col(x, KH, KW, *geometry, cols)
+    return cols
+
+
+def _gemm_layout(g):
+    """The (M, N*P) layout of an (N, M, OH, OW) gradient."""
+    N, M, P = g.shape[0], g.shape[1], g.shape[2] * g.shape[3]
+    y = cuda.device_array((M, N * P), g.dtype)
+    launch_1d(_nchw_to_gemm_kernel, g.size, g.reshape(N, M, P), y)
+    return y
+
+
+def conv2d_forward_gemm(x, w2, b, KH, KW, stride_h, stride_w, pad_h, pad_w, out):
+    """``out = conv(x, w) + b``, `w2` the weight as (M, C*KH*KW)."""
+    N, M, OH, OW = out.shape
+    cols = _columns(x, KH, KW, (stride_h, stride_w, pad_h, pad_w), OH * OW)
+    y = cuda.device_array((M, N * OH * OW), x.dtype)
+    matmul(w2, cols, y)
+    launch_1d(_gemm_to_nchw_kernel, out.size, y, b, out.reshape(N, M, OH * OW))
+
+
+def conv2d_backward_input_gemm(grad_out, w2t, KH, KW, stride_h, stride_w, pad_h, pad_w,
+                               grad_x):
+    """Input gradient of `conv2d_forward_gemm`; `w2t` is the weight as (C*KH*KW, M)."""
+    N, M, OH, OW = grad_out.shape
+    gcols = cuda.device_array((w2t.shape[0], N * OH * OW), grad_x.dtype)
+    matmul(w2t, _gemm_layout(grad_out), gcols)
+    col2im(gcols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x)
+
+
+def conv2d_backward_weight_gemm(x, grad_out, KH, KW, stride_h, stride_w, pad_h, pad_w,
+                                grad_w2t, grad_b):
+    """Weight gradient, as (C*KH*KW, M), and bias gradient of `conv2d_forward_gemm`."""
+    OH, OW = grad_out.shape[2], grad_out.shape[3]
+    cols = _columns(x, KH, KW, (stride_h, stride_w, pad_h, pad_w), OH * OW)
+    y = _gemm_layout(grad_out)
+    matmul_nt(cols, y, grad_w2t)
+    launch_1d(_bias_grad_kernel, grad_b.size, y, grad_b)
 
 
 @cuda.jit(**JIT)
