@@ -60,6 +60,11 @@ def pairs(times):
                 yield name, peer, sibling
 
 
+def _number(value):
+    """A measured value (asv writes peak memory as an int), not a failure's None or NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def _amount(name, value):
     """A timing in ms, a peak memory in MiB."""
     if name.rpartition(".")[2].startswith("peakmem"):
@@ -73,11 +78,11 @@ def table(path):
     for name, peer, sibling in pairs(times):
         for params, ours in times[name].items():
             theirs = times[sibling].get(params)
-            if theirs is None or not isinstance(ours, float) or not isinstance(theirs, float):
+            if not (_number(ours) and _number(theirs)):
                 continue
             rows.append(
                 (
-                    name.rpartition(".")[0],
+                    name.removesuffix(".time_nanoml").removesuffix(".peakmem_nanoml"),
                     ", ".join(map(str, params)),
                     _amount(name, ours),
                     peer,

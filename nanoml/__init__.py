@@ -34,6 +34,8 @@ _EXPORTS = {
     "Learner": "nanoml.learner",
     "NanomlError": "nanoml.errors",
     "RunResult": "nanoml.runner",
+    "explain": "nanoml.explain",
+    "distill": "nanoml.distillation",
     "Tensor": "nanoml.tensor",
     "get_learner": "nanoml.plugins",
     "no_grad": "nanoml.tensor",

@@ -43,6 +43,11 @@ class NanomlGroup(click.Group):
             return super().invoke(ctx)
         except NanomlError as exc:
             raise UserError(_in_cli_words(exc)) from None
+        except KeyboardInterrupt:
+            # What a run kept is on disk already (files are written whole, by renaming).
+            click.echo("interrupted: files already written are complete; nothing else was "
+                       "saved", err=True)
+            ctx.exit(130)
 
     def _add_plugin_commands(self):
         if not self._plugin_commands_added:
@@ -116,7 +121,7 @@ def _report_broken_plugins():
 def list_plugins(as_json):
     """List the installed plugins, the hooks each implements, and load errors."""
     plugins = plugin_set()
-    _ = (plugins.learners, plugins.datasets)  # registering records hook errors too
+    _ = (plugins.learners, plugins.datasets, plugins.environments)  # records hook errors too
     rows = [vars(r) for r in plugins.records]
     if as_json:
         _echo_json(rows)
@@ -172,11 +177,26 @@ def datasets(as_json):
                    f"{r['description']}")
 
 
-def _run_params(cls, assignments, shortcuts):
+@cli.command("envs")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def envs(as_json):
+    """List the reinforcement-learning environments the installed plugins provide."""
+    rows = [{"name": name, "plugin": entry.plugin, "description": entry.description}
+            for name, entry in plugin_set().environments.items()]
+    if as_json:
+        _echo_json(rows)
+        return
+    width = max((len(r["name"]) for r in rows), default=4)
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['plugin']:<8}  {r['description']}")
+
+
+def _run_params(cls, assignments, shortcuts, dataset=None):
     """--set values plus the --epochs/--batch-size/--lr/--seed/--device shortcuts."""
     from nanoml.params import parse_assignments
+    from nanoml.runner import settable
 
-    params = parse_assignments(cls, assignments)
+    params = parse_assignments(cls, assignments, settable(cls, dataset))
     defaults = cls.param_defaults()
     for key, value in shortcuts.items():
         if value is None:
@@ -192,6 +212,8 @@ def _run_params(cls, assignments, shortcuts):
 @cli.command("run")
 @click.argument("learner")
 @click.option("--dataset", help="Dataset to train on (default: the learner's own).")
+@click.option("--env", help="Environment of a reinforcement learner ('nanoml envs'; "
+                            "gymnasium:ID for an installed Gymnasium one).")
 @click.option("--epochs", type=int, help="Training epochs, for learners that have them.")
 @click.option("--batch-size", type=int, help="Mini-batch size, for learners that have one.")
 @click.option("--lr", type=float, help="Learning rate, for learners that have one.")
@@ -211,19 +233,25 @@ def _run_params(cls, assignments, shortcuts):
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME-TIME)."
 )
+@click.option("--overwrite", is_flag=True, help="Write into an --out folder holding a run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def run(learner, dataset, epochs, batch_size, lr, seed, device, assignments, data_dir, target,
-        impute, out, as_json):
+def run(learner, dataset, env, epochs, batch_size, lr, seed, device, assignments, data_dir,
+        target, impute, out, overwrite, as_json):
     """Train LEARNER, evaluate it on held-out data, and save a run folder.
 
     --dataset takes a registered dataset ('nanoml datasets') or a file of one's own: CSV,
     TSV, Parquet, .npy/.npz (arrays X, y), or a folder of images in one subfolder per class.
     """
     cls = plugin_set().learner(learner)
+    if env is not None:
+        if dataset is not None or cls.task != "reinforcement":
+            raise UserError("--env names the environment of a reinforcement learner, in place "
+                            "of --dataset")
+        dataset = env
     shortcuts = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device}
-    params = _run_params(cls, assignments, shortcuts)
+    params = _run_params(cls, assignments, shortcuts, dataset)
     result = nanoml.run(cls, dataset, params=params, seed=seed, out=out, data_dir=data_dir,
-                        target=target, impute=impute)
+                        target=target, impute=impute, overwrite=overwrite)
     if as_json:
         _echo_json(result.summary())
         return
@@ -358,6 +386,81 @@ def runs(folder, as_json, html_file):
         click.echo(line)
     if html_file:
         click.echo(f"wrote {html_file}")
+
+
+@cli.command("distill")
+@click.option("--teacher", required=True,
+              help="A saved model file, or a classifier's name (trained first).")
+@click.option("--student", required=True, help="A deep classifier's name, e.g. mlp.")
+@click.option("--dataset", help="Dataset (default: the student's own).")
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="Set a student hyperparameter; repeatable.")
+@click.option("--temperature", type=float, default=4.0, show_default=True,
+              help="Softmax temperature of the soft targets.")
+@click.option("--alpha", type=float, default=0.1, show_default=True,
+              help="Weight of the hard-label loss (the soft one gets 1 - alpha).")
+@click.option("--transfer", type=int, help="Jittered copies of each training row, "
+              "labelled by the teacher.")
+@click.option("--epochs", type=int, help="Student training epochs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Run folder (default: runs/distill-STUDENT-TIME).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def distill(teacher, student, dataset, assignments, temperature, alpha, transfer, epochs, seed,
+            out, data_dir, as_json):
+    """Distil TEACHER into the deep STUDENT; compare it with the student from labels alone."""
+    cls = plugin_set().learner(student)
+    params = _run_params(cls, assignments, {"epochs": epochs})
+    result = nanoml.distill(teacher, cls, dataset, params=params, temperature=temperature,
+                            alpha=alpha, transfer=transfer, seed=seed, out=out,
+                            data_dir=data_dir)
+    if as_json:
+        _echo_json(result.summary())
+        return
+    click.echo(f"{'':<12} {'accuracy':>9} {'parameters':>11} {'file KB':>8} {'rows/s':>10}")
+    for key in ("teacher", "distilled", "from_labels"):
+        m = result.metrics[key]
+        click.echo(f"{key.replace('_', ' '):<12} {m['accuracy']:>9.4f} {m['parameters']:>11,} "
+                   f"{m['file_bytes'] / 1024:>8.1f} {m['rows_per_second']:>10,.0f}")
+    gap = result.metrics["gap_closed"]
+    click.echo("gap to the teacher closed: " + ("n/a" if gap is None else f"{gap:.0%}"))
+    click.echo(f"run folder: {result.folder}")
+
+
+@cli.command("explain")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--dataset", help="Dataset whose test rows are explained (default: the "
+              "learner's own).")
+@click.option("--method", help="Method, or several comma-separated (default: the model's "
+              "own set); see 'nanoml explain --help'.")
+@click.option("--rows", help="Test rows to explain, e.g. 0,5,10-20 (default: one per class).")
+@click.option("--steps", type=int, default=50, show_default=True,
+              help="Integrated gradients' path steps.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the dataset's split (the run's) and of the random methods.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Explanation folder (default: runs/explain-NAME-TIME).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def explain(model, dataset, method, rows, steps, seed, out, data_dir, as_json):
+    """Explain the saved MODEL: attributions, exact SHAP values, activations, importances.
+
+    Methods: saliency, gradient-x-input, smoothgrad, integrated-gradients and activations
+    (deep learners), permutation (any), occlusion (images), treeshap (trees, forests),
+    linear-shap (linear models).
+    """
+    result = nanoml.explain(model, dataset, method=method, rows=rows, steps=steps, seed=seed,
+                            out=out, data_dir=data_dir)
+    if as_json:
+        _echo_json(result.summary())
+        return
+    click.echo(f"{result.learner} on {result.dataset}: explained rows "
+               f"{', '.join(map(str, result.rows))}")
+    for name, numbers in result.methods.items():
+        check = numbers.get("max_completeness_error", numbers.get("max_additivity_error"))
+        click.echo(f"  {name}" + ("" if check is None else f" (largest error {check:.2e})"))
+    click.echo(f"explanation folder: {result.folder}")
 
 
 def main(argv=None):

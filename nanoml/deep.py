@@ -26,7 +26,9 @@ What a subclass may define:
   ``n_features_in_``, ``input_shape_`` (the sample's shape, or None for flat rows) and
   ``n_outputs()``; draw initial weights from `rng` only, so a seed fixes the model.
 - ``batch_loss(x, y)``: (loss Tensor, logits or None) of one batch; the classifier's is
-  softmax cross-entropy, the regressor's the mean squared error.
+  softmax cross-entropy, the regressor's the mean squared error. Where ``_fit_targets``
+  gives a tuple (targets, *more) of per-row arrays, each batch's rows of `more` follow
+  y (``batch_loss(x, y, teacher)`` of a distilled student, `nanoml.distill`).
 - ``check_params()``: validate extra hyperparameters (call ``super().check_params()``).
 - ``input_ndim`` (3: images, 2: sequences, None: flat rows) and ``scaling`` (below).
 

@@ -22,8 +22,9 @@ class InputError(NanomlError, ValueError):
     """Data of the wrong shape, type or content (NaN, inf, empty, mismatched lengths)."""
 
 
-class NotFittedError(NanomlError, AttributeError):
-    """A learner was asked to predict, score or save before `fit`."""
+class NotFittedError(NanomlError, ValueError, AttributeError):
+    """A learner was asked to predict, score or save before `fit` (a ValueError too, as
+    scikit-learn's is)."""
 
 
 class ParameterError(NanomlError, ValueError):
@@ -39,6 +40,13 @@ class UnknownLearnerError(NanomlError, KeyError):
 
 class UnknownDatasetError(NanomlError, KeyError):
     """No installed plugin registers a dataset of that name."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
+class UnknownEnvironmentError(NanomlError, KeyError):
+    """No installed plugin registers a reinforcement-learning environment of that name."""
 
     def __str__(self):
         return str(self.args[0])

@@ -34,7 +34,7 @@ def register_datasets(register):
     """Make datasets known to nanoml.
 
     Called when the dataset registry is first needed. Call
-    ``register(name, loader, description, available=None)`` once per dataset:
+    ``register(name, loader, description, available=None, pipeline=None)`` once per dataset:
 
     - ``loader(seed, data_dir)`` returns a `nanoml.data.Dataset` (train and test split,
       the split drawn with ``seed``); ``data_dir`` is the folder the user named as holding the
@@ -42,8 +42,24 @@ def register_datasets(register):
       one-line explanation when the data cannot be had.
     - ``available()``, if given, tells without loading whether the data can be had
       offline; omitted, the dataset counts as always available (embedded).
+    - ``pipeline``, if given, names the registered learner that chains the steps the raw
+      rows need (a vectorizer for text) before a learner of its task; ``nanoml run`` wraps
+      such a learner in it (``nanoml run multinomial-nb --dataset fortunes``).
 
     Return nothing.
+    """
+
+
+@hookspec
+def register_environments(register):
+    """Make reinforcement-learning environments known to nanoml.
+
+    Called when the environment registry is first needed (`nanoml envs`, a reinforcement
+    learner's ``fit``). Call ``register(name, make, description)`` once per environment:
+    ``make(num_envs=1)`` returns a batch of `num_envs` copies with Gymnasium's vector API
+    (``reset(seed=None) -> (obs, info)``, ``step(actions) -> (obs, reward, terminated,
+    truncated, info)``, ``single_observation_space`` and ``single_action_space`` saying
+    their shape and bounds); see `nanoml_rl.envs` for the embedded ones. Return nothing.
     """
 
 

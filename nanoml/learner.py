@@ -14,7 +14,8 @@ import numpy as np
 from nanoml import metrics, modelfile
 from nanoml.errors import LearnerContractError, ModelFileError, NotFittedError, ParameterError
 
-TASKS = ("classification", "regression", "clustering", "decomposition", "generation")
+TASKS = ("classification", "regression", "clustering", "decomposition", "generation",
+         "reinforcement")
 _JSON_SCALARS = (bool, int, float, str, type(None))
 
 

@@ -6,4 +6,12 @@ The ops live in `nanoml.ops.losses` beside the other op families; this is their 
 # ruff: noqa: F401
 # (this module exists to re-export names)
 
-from nanoml.ops.losses import binary_cross_entropy, cross_entropy, hinge, kl_divergence, mae, mse
+from nanoml.ops.losses import (
+    binary_cross_entropy,
+    cross_entropy,
+    distillation,
+    hinge,
+    kl_divergence,
+    mae,
+    mse,
+)

@@ -29,6 +29,8 @@ def atomic_write(path, write):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
+        # mkstemp makes the file private (0600); a written file follows the umask instead.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -38,6 +40,13 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    """The process's umask (reading it means setting it: set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, obj):
@@ -86,10 +95,12 @@ def load(path, *, header_only=False):
         raise ModelFileError(
             f"'{path}' is not a readable nanoml model file ({type(exc).__name__}: {exc})"
         ) from None
-    if header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"'{path}' is not a nanoml model file")
     version = header.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"'{path}' has an invalid model format version {version!r}")
+    if version > FORMAT_VERSION:
         raise ModelFileError(
             f"'{path}' has model format version {version}; this nanoml reads versions up to "
             f"{FORMAT_VERSION}: upgrade nanoml to load it"

@@ -44,9 +44,10 @@ def coerce(name, text, default):
     return text
 
 
-def parse_assignments(learner_cls, assignments):
-    """['lr=0.1', 'solver=gd'] -> {'lr': 0.1, 'solver': 'gd'}, checked against the learner."""
-    defaults = learner_cls.param_defaults()
+def parse_assignments(learner_cls, assignments, defaults=None):
+    """['lr=0.1', 'solver=gd'] -> {'lr': 0.1, 'solver': 'gd'}, checked against the learner
+    (or against `defaults`, name -> default, where it takes more than its own)."""
+    defaults = defaults or learner_cls.param_defaults()
     params = {}
     for item in assignments:
         key, sep, text = item.partition("=")

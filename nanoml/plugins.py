@@ -28,6 +28,7 @@ from nanoml.errors import (
     LearnerContractError,
     PluginConflictError,
     UnknownDatasetError,
+    UnknownEnvironmentError,
     UnknownLearnerError,
 )
 
@@ -68,9 +69,18 @@ class DatasetEntry:
     description: str
     plugin: str
     available: object = None
+    pipeline: str = None  # learner chaining the steps raw rows need (see register_datasets)
 
     def is_available(self):
         return True if self.available is None else bool(self.available())
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvironmentEntry:
+    name: str
+    make: object  # make(num_envs=1) -> a batch of environments
+    description: str
+    plugin: str
 
 
 def _describe_error(exc):
@@ -183,6 +193,7 @@ class PluginSet:
             self._load(ep, timeout)
         self._learners = None
         self._datasets = None
+        self._environments = None
 
     def _selected(self, entry_points):
         """The entry points `NANOML_LOAD_PLUGINS` lets load (all when it is unset); a name
@@ -258,6 +269,14 @@ class PluginSet:
             self._datasets = self._collect("dataset", "register_datasets", self._dataset_entry)
         return self._datasets.entries
 
+    @property
+    def environments(self):
+        """Environment name -> EnvironmentEntry."""
+        if self._environments is None:
+            self._environments = self._collect("environment", "register_environments",
+                                               self._environment_entry)
+        return self._environments.entries
+
     def _collect(self, kind, hook_name, make_entry):
         registry = _Registry(kind)
         records = {r.name: r for r in self.records}
@@ -292,8 +311,12 @@ class PluginSet:
         return cls.name, LearnerEntry(cls, record.name)
 
     @staticmethod
-    def _dataset_entry(record, name, loader, description, available=None):
-        return name, DatasetEntry(name, loader, description, record.name, available)
+    def _dataset_entry(record, name, loader, description, available=None, pipeline=None):
+        return name, DatasetEntry(name, loader, description, record.name, available, pipeline)
+
+    @staticmethod
+    def _environment_entry(record, name, make, description):
+        return name, EnvironmentEntry(name, make, description, record.name)
 
     def learner(self, name):
         """The learner class registered as `name`; an unknown name suggests the closest,
@@ -304,6 +327,10 @@ class PluginSet:
     def dataset(self, name):
         _ = self.datasets
         return self._datasets.get(name, UnknownDatasetError, "nanoml datasets")
+
+    def environment(self, name):
+        _ = self.environments
+        return self._environments.get(name, UnknownEnvironmentError, "nanoml envs")
 
     def add_commands(self, cli):
         """Let every plugin add its commands to the click group `cli`."""

@@ -20,7 +20,7 @@ import inspect
 import os
 import time
 
-from nanoml.errors import ParameterError
+from nanoml.errors import ParameterError, RunFolderError
 from nanoml.learner import Learner
 from nanoml.modelfile import write_json
 
@@ -73,6 +73,39 @@ def make_learner(cls, params=None, seed=None):
     return cls().set_params(**params)
 
 
+def pipeline_for(cls, dataset):
+    """The learner class a run of `cls` on the registered `dataset` wraps it in: the
+    dataset's pipeline (the steps its raw rows need, e.g. a vectorizer for text) where that
+    does `cls`'s task and is not `cls` itself; else None."""
+    from nanoml.plugins import plugin_set
+
+    entry = plugin_set().datasets.get(dataset) if isinstance(dataset, str) else None
+    if entry is None or not entry.pipeline or entry.pipeline == cls.name:
+        return None
+    chain = learner_class(entry.pipeline)
+    return chain if chain.task == cls.task else None
+
+
+def settable(cls, dataset):
+    """Hyperparameter -> default for what a run of `cls` on `dataset` can be given: the
+    learner's own, or, where the dataset's pipeline wraps it, the pipeline's and its steps'."""
+    chain = pipeline_for(cls, dataset)
+    return cls.param_defaults() if chain is None else chain.settable_defaults(cls)
+
+
+def chained(cls, dataset, params, seed):
+    """(class, hyperparameters) of the learner a run fits: `cls` itself, or its dataset's
+    pipeline with `cls` as the classifier and `params` (and `seed`, if `cls` takes one)
+    handed through to it."""
+    chain = pipeline_for(cls, dataset)
+    if chain is None:
+        return cls, params
+    params = {"classifier": cls.name, **(params or {})}
+    if seed is not None and "seed" in cls.param_defaults():
+        params.setdefault("seed", seed)
+    return chain, params
+
+
 def check_task(cls, data):
     """A supervised learner needs a dataset of its own task."""
     if cls.task in ("classification", "regression") and data.task != cls.task:
@@ -80,6 +113,16 @@ def check_task(cls, data):
             f"learner '{cls.name}' does {cls.task} but dataset '{data.name}' is a "
             f"{data.task} dataset; pick a {cls.task} dataset ('nanoml datasets' lists them)"
         )
+
+
+def environment_inputs(name):
+    """What a reinforcement learner learns from, in a run: the environment `name`, handed
+    to its ``fit`` and ``evaluate`` in place of the training and test rows (the learner
+    makes the environment from its name)."""
+    from nanoml.data import Dataset
+
+    return Dataset(name=name, task="reinforcement", X_train=name, y_train=None, X_test=name,
+                   y_test=None)
 
 
 def learner_inputs(cls, data, X):
@@ -110,28 +153,82 @@ def default_folder(name):
     return os.path.join("runs", f"{name}-{stamp}")
 
 
+# Files whose presence marks a folder as holding a finished (or started) run.
+_RUN_FILES = (MODEL_FILE, "metrics.json")
+_LOCK = ".nanoml-run.lock"
+
+
 @contextlib.contextmanager
-def run_folder(path):
-    """Make the run folder `path` (and missing parents); if the run fails before writing
-    anything there, remove again what was made, so that a mistake leaves no empty folders."""
+def run_folder(path, *, overwrite=True):
+    """Make the run folder `path` (and missing parents) and hold it for this run; if the run
+    fails before writing anything there, remove again what was made, so that a mistake
+    leaves no empty folders.
+
+    While held, a lock file keeps a second run (another process) out of the folder. Unless
+    `overwrite`, a folder that already holds a run is refused.
+    """
     made = []
     probe = os.path.abspath(path)
     while not os.path.exists(probe):
         made.append(probe)
         probe = os.path.dirname(probe)
-    os.makedirs(path, exist_ok=True)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise RunFolderError(f"cannot make the run folder '{path}': {exc.strerror}",
+                             argument="out") from None
+    if not overwrite and any(os.path.exists(os.path.join(path, f)) for f in _RUN_FILES):
+        raise RunFolderError(f"'{path}' already holds a run; choose another out folder, or "
+                             "overwrite it", argument=("out", "overwrite"))
+    lock = _take_lock(path)
     try:
         yield path
     except BaseException:
+        os.unlink(lock)
         for folder in made:  # innermost first
             if os.listdir(folder):
                 break
             os.rmdir(folder)
         raise
+    os.unlink(lock)
+
+
+def _take_lock(folder):
+    """Create the folder's lock file holding this process id; refuse when a live process
+    holds it (a lock left by a process that died is taken over)."""
+    lock = os.path.join(folder, _LOCK)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if _holder_alive(lock):
+                raise RunFolderError(f"another run is writing to '{folder}' right now; "
+                                     "choose another out folder", argument="out") from None
+            os.unlink(lock)
+            continue
+        except OSError as exc:
+            raise RunFolderError(f"cannot write to the run folder '{folder}': {exc.strerror}",
+                                 argument="out") from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return lock
+    raise RunFolderError(f"cannot lock the run folder '{folder}'", argument="out")
+
+
+def _holder_alive(lock):
+    try:
+        with open(lock) as fh:
+            pid = int(fh.read().strip() or 0)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return True  # unreadable, or a process we may not signal: assume it runs
+    return pid > 0
 
 
 def run(learner, dataset=None, *, params=None, seed=0, out=None, data_dir=None, target=None,
-        impute=None):
+        impute=None, overwrite=False):
     """Train `learner` (a name or a Learner subclass) on `dataset` (default: the learner's
     own), evaluate it on the test rows and write the run folder `out` (default
     runs/NAME-TIME); -> RunResult.
@@ -141,20 +238,25 @@ def run(learner, dataset=None, *, params=None, seed=0, out=None, data_dir=None, 
     values). `seed` draws the dataset's split and seeds learners that take a seed;
     `params` are hyperparameters; `data_dir` is a folder holding a registered dataset's
     files. Mistakes (an unknown learner, dataset or hyperparameter, a dataset of the wrong
-    task) raise a `nanoml.NanomlError` before anything is written.
+    task) raise a `nanoml.NanomlError` before anything is written, and so does an `out`
+    folder that holds another run, unless `overwrite`.
     """
     from nanoml import __version__
     from nanoml.data import load_dataset
     from nanoml.report import write_report
 
     cls = learner_class(learner)
-    model = make_learner(cls, params, seed)
     dataset = dataset or cls.default_dataset
-    data = load_dataset(dataset, seed=seed, data_dir=data_dir, target=target, impute=impute,
-                        task=cls.task)
+    if cls.task == "reinforcement":
+        data = environment_inputs(dataset)
+    else:
+        data = load_dataset(dataset, seed=seed, data_dir=data_dir, target=target,
+                            impute=impute, task=cls.task)
     check_task(cls, data)
+    cls, params = chained(cls, dataset, params, seed)
+    model = make_learner(cls, params, seed)
     folder = out or default_folder(cls.name)
-    with run_folder(folder):
+    with run_folder(folder, overwrite=overwrite):
         model_path = os.path.join(folder, MODEL_FILE)
         fit_seconds = fit(model, learner_inputs(cls, data, data.X_train), data.y_train,
                           checkpoint=model_path)

@@ -104,26 +104,27 @@ def _correct(logits, y):
     return int(np.sum(np.argmax(logits.detach().cpu().data, axis=1) == y))
 
 
-def _batch(X, y, rows):
-    """(input Tensor, targets) of the batch `rows` of `Rows` X and y, on their device."""
+def _batch(X, ys, rows):
+    """(input Tensor, *targets) of the batch `rows` of `Rows` X and each of ys, on their
+    device."""
     device_rows = X.upload(rows)
-    return Tensor(X.take(rows, device_rows)), y.take(rows, device_rows)
+    return Tensor(X.take(rows, device_rows)), *(y.take(rows, device_rows) for y in ys)
 
 
 def _accuracy_count(logits, y, rows, with_accuracy):
     return _correct(logits, y.host[rows]) if with_accuracy else None
 
 
-def evaluate_batches(step, X, y, rows, batch_size, with_accuracy):
-    """Mean loss (and accuracy) of `step` over `rows` of `Rows` X and y, without recording
-    a graph."""
+def evaluate_batches(step, X, ys, rows, batch_size, with_accuracy):
+    """Mean loss (and accuracy) of `step` over `rows` of `Rows` X and ys (the targets
+    first), without recording a graph."""
     meter = _Meter()
     with no_grad():
         for start in range(0, rows.shape[0], batch_size):
             batch = rows[start : start + batch_size]
-            loss, logits = step(*_batch(X, y, batch))
+            loss, logits = step(*_batch(X, ys, batch))
             meter.add(loss.item(), batch.shape[0],
-                      _accuracy_count(logits, y, batch, with_accuracy))
+                      _accuracy_count(logits, ys[0], batch, with_accuracy))
     return meter.results("val_", with_accuracy)
 
 
@@ -149,7 +150,9 @@ def train(
     """Train `module` by minimising the loss `step` returns; -> history (name -> per-epoch list).
 
     ``step(X_batch_tensor, y_batch) -> (loss Tensor, logits Tensor or None)`` computes one
-    batch's loss (logits are used for accuracy when `with_accuracy`). After each epoch the
+    batch's loss (logits are used for accuracy when `with_accuracy`); `y` may also be a
+    tuple (targets, *more), arrays of one entry per row whose batches `step` gets as
+    further arguments (a distilled student's teacher outputs). After each epoch the
     validation loss is measured (if `validation_fraction` > 0); on improvement the best
     weights are kept and `on_improvement(epoch)` is called (to write a checkpoint). With
     `patience`, training stops after that many epochs without improvement. At the end the
@@ -161,7 +164,7 @@ def train(
     """
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
-    X, y = Rows(X, device), Rows(y, device)
+    X, ys = Rows(X, device), [Rows(a, device) for a in (y if isinstance(y, tuple) else (y,))]
     history = {}
     best_loss, best_state, stale = math.inf, None, 0
     steps_per_epoch = math.ceil(train_rows.shape[0] / batch_size)
@@ -179,7 +182,7 @@ def train(
         )
         started = time.perf_counter()
         for i, batch in enumerate(minibatches(train_rows, batch_size, rng)):
-            loss, logits = step(*_batch(X, y, batch))
+            loss, logits = step(*_batch(X, ys, batch))
             value = check_finite(
                 loss,
                 "the loss",
@@ -190,7 +193,7 @@ def train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            meter.add(value, batch.shape[0], _accuracy_count(logits, y, batch, with_accuracy))
+            meter.add(value, batch.shape[0], _accuracy_count(logits, ys[0], batch, with_accuracy))
             bar.update(batch.shape[0])
             if i % 20 == 0:
                 bar.set_postfix(meter.results("", with_accuracy), refresh=False)
@@ -200,7 +203,7 @@ def train(
         module.eval()
         if val_rows.shape[0]:
             results.update(
-                evaluate_batches(step, X, y, val_rows, max(batch_size, 256), with_accuracy)
+                evaluate_batches(step, X, ys, val_rows, max(batch_size, 256), with_accuracy)
             )
         results["seconds"] = seconds
         for key, value in results.items():

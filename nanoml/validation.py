@@ -7,10 +7,20 @@ from nanoml.errors import InputError, ParameterError
 
 def check_array(X, *, name="X", ndim=2, dtype=np.float64, n_features=None):
     """A C-contiguous finite array of `dtype` with `ndim` dimensions, or a clear InputError."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):  # a scipy.sparse matrix
+        raise InputError(
+            f"{name} is a sparse matrix, which this learner does not take; pass a dense array "
+            "(X.toarray()) or use multinomial-nb, logistic-regression or linear-svm"
+        )
     try:
         arr = np.asarray(X)
     except Exception as exc:
         raise InputError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype.kind == "c":
+        raise InputError(
+            f"{name} is complex; nanoml learners take real numbers (split real and imaginary "
+            "parts into columns first)"
+        )
     if arr.dtype == object or arr.dtype.kind in "USV":
         try:
             arr = arr.astype(dtype)
@@ -25,6 +35,8 @@ def check_array(X, *, name="X", ndim=2, dtype=np.float64, n_features=None):
         raise InputError(f"{name} must be {ndim}-D, got shape {arr.shape}")
     if arr.shape[0] == 0:
         raise InputError(f"{name} is empty: it has 0 samples")
+    if arr.ndim == 2 and arr.shape[1] == 0:
+        raise InputError(f"{name} has 0 features: every sample needs at least one value")
     if n_features is not None and arr.shape[1] != n_features:
         raise InputError(
             f"{name} has {arr.shape[1]} features but the learner was fitted with {n_features}"
@@ -71,13 +83,27 @@ def encode_labels(y, n_samples, *, min_classes=2):
         kinds = {type(v) for v in arr}
         if all(issubclass(k, str) for k in kinds):
             arr = arr.astype(str)
+        elif all(issubclass(k, (int, float, np.integer, np.floating)) and not issubclass(k, bool)
+                 for k in kinds):
+            arr = arr.astype(np.float64)
+            if np.isfinite(arr).all() and (arr == np.round(arr)).all():
+                arr = arr.astype(np.int64)
         else:
             raise InputError(
                 f"class labels must be all numbers or all strings, got types "
                 f"{sorted(k.__name__ for k in kinds)}"
             )
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise InputError("y contains NaN or infinity; remove those samples first")
+    if arr.dtype.kind == "c":
+        raise InputError("y is complex; class labels must be numbers or strings")
+    if arr.dtype.kind == "f":
+        if not np.isfinite(arr).all():
+            raise InputError("y contains NaN or infinity; remove those samples first")
+        fractional = arr[arr != np.round(arr)]
+        if fractional.size:
+            raise InputError(
+                f"y looks continuous (e.g. {fractional[0]!r}): a classifier needs class labels; "
+                "use a regression learner, or round or bin the targets"
+            )
     classes, codes = np.unique(arr, return_inverse=True)
     if classes.shape[0] < min_classes:
         raise InputError(
@@ -110,3 +136,24 @@ def check_choice(name, value, choices):
         options = ", ".join(repr(c) for c in choices)
         raise ParameterError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+def check_sparse(X, *, name="X", n_features=None):
+    """A scipy.sparse matrix as canonical CSR (sorted, summed duplicates) of finite float64
+    values, or a clear InputError; learners that take sparse rows call it in place of
+    `check_array`."""
+    import scipy.sparse
+
+    X = scipy.sparse.csr_matrix(X, dtype=np.float64)
+    if X.shape[0] == 0:
+        raise InputError(f"{name} is empty: it has 0 samples")
+    if n_features is not None and X.shape[1] != n_features:
+        raise InputError(
+            f"{name} has {X.shape[1]} features but the learner was fitted with {n_features}"
+        )
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    if not np.isfinite(X.data).all():
+        raise InputError(f"{name} contains NaN or infinity; remove or impute those values first")
+    return X

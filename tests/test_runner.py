@@ -90,3 +90,40 @@ def test_nothing_under_the_package_but_the_cli_names_a_command_line_flag():
         for match in flag.finditer(path.read_text())
     ]
     assert found == []
+
+
+def test_a_folder_holding_a_run_is_refused_unless_overwritten(tmp_path):
+    from click.testing import CliRunner
+
+    from nanoml.cli import cli
+
+    out = tmp_path / "run"
+    nanoml.run("ridge", out=str(out))
+    before = (out / "metrics.json").read_text()
+    result = CliRunner().invoke(cli, ["run", "linear-regression", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "already holds a run" in result.output and "--overwrite" in result.output
+    assert (out / "metrics.json").read_text() == before  # nothing of the first run lost
+    assert nanoml.run("linear-regression", out=str(out), overwrite=True).learner == \
+        "linear-regression"
+
+
+def test_a_folder_in_use_by_a_live_run_is_refused_and_a_dead_ones_lock_is_taken(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from nanoml.errors import RunFolderError
+    from nanoml.runner import run_folder
+
+    out = tmp_path / "busy"
+    with run_folder(str(out)):
+        with pytest.raises(RunFolderError, match="another run is writing"):
+            with run_folder(str(out)):
+                pass
+    assert not any(name.endswith(".lock") for name in os.listdir(out))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (out / ".nanoml-run.lock").write_text(dead)
+    with run_folder(str(out)):
+        pass

@@ -15,6 +15,7 @@ from scipy import special
 import nanoml.kernels.cpu
 from nanoml.backend.base import Backend
 from nanoml.errors import InputError
+from nanoml.kernels.cpu.elementwise import PARALLEL_MIN
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -59,6 +60,15 @@ class _Pool:
     def keep_until_released(self, backward, *arrays):
         """Return `arrays` to the pool once `backward` (the graph's hold on them) is freed."""
         weakref.finalize(backward, self.give, *arrays)
+
+
+def _parallel_pass(*arrays):
+    """Whether an elementwise pass over `arrays` (same shape, C-contiguous floats of one
+    dtype) is large enough for the threaded kernels."""
+    first = arrays[0]
+    return (first.size >= PARALLEL_MIN and first.dtype.kind == "f"
+            and all(a.shape == first.shape and a.dtype == first.dtype
+                    and a.flags.c_contiguous for a in arrays))
 
 
 class Cpu(Backend):
@@ -132,9 +142,17 @@ class Cpu(Backend):
         return np.clip(x, low, high)
 
     def relu(self, x, out=None):
+        if _parallel_pass(x, *(() if out is None else (out,))):
+            out = np.empty_like(x) if out is None else out
+            self.kernels.relu(x, out)
+            return out
         return np.maximum(x, 0, out=out)
 
     def relu_backward(self, x, g):
+        if _parallel_pass(x, g):
+            out = np.empty_like(g)
+            self.kernels.relu_backward(x, g, out)
+            return out
         return g * (x > 0)
 
     def tanh_backward(self, y, g):

@@ -1,7 +1,8 @@
 """Loss functions: each returns a one-element Tensor, the mean over the batch.
 
 Targets may be arrays or Tensors; predictions are Tensors. Cross-entropy's forward and
-backward are kernels of the backend's table (one pass per row); binary cross-entropy is one
+backward are kernels of the backend's table (one pass per row), as is the distillation
+loss's forward (which keeps each row's gradient); binary cross-entropy is one
 fused elementwise primitive each way; the rest are compositions of ops. `nanoml.losses` is
 the public name of this module.
 """
@@ -10,7 +11,7 @@ import numpy as np
 
 from nanoml import backend
 from nanoml.autograd import Tensor, apply
-from nanoml.errors import InputError
+from nanoml.errors import InputError, ParameterError
 from nanoml.ops.elementwise import constant_like, exp, relu
 
 
@@ -135,3 +136,61 @@ def hinge(scores, target):
     if not np.all(np.abs(target.data) == 1):
         raise InputError("hinge targets must be -1 or +1")
     return relu(1 - target * scores).mean()
+
+
+def _teacher(teacher, logits, xp):
+    """Teacher outputs as a C-contiguous array of the logits' dtype, shape and device.
+
+    Outputs already on a device that is not the host are taken as they are (checked once,
+    before training, as labels are); on the host NaN and +inf are refused here.
+    """
+    if isinstance(teacher, Tensor):
+        teacher = teacher.data
+    source = backend.of(teacher)
+    if source is xp and not xp.host:
+        if tuple(teacher.shape) != logits.shape or teacher.dtype != logits.dtype:
+            raise InputError(f"teacher outputs on the device must be {logits.dtype} of shape "
+                             f"{logits.shape}, got {teacher.dtype} of shape {teacher.shape}")
+        return teacher
+    teacher = np.asarray(source.to_host(teacher))
+    if teacher.shape != logits.shape:
+        raise InputError(f"teacher outputs have shape {teacher.shape} but the logits have shape "
+                         f"{logits.shape}")
+    if np.isnan(teacher).any() or np.isposinf(teacher).any():
+        raise InputError("teacher outputs must be logits or log-probabilities, without NaN "
+                         "or +inf")
+    return xp.from_host(np.ascontiguousarray(teacher, dtype=logits.dtype))
+
+
+def distillation(logits, labels, teacher, temperature=4.0, alpha=0.1):
+    """Knowledge-distillation loss of Hinton, Vinyals and Dean (2015), mean over the batch.
+
+    alpha * CE(softmax(z), labels) + (1 - alpha) * T² * KL(softmax(t / T) || softmax(z / T))
+    for (N, C) student logits z and teacher outputs t: a deep teacher's logits, or a
+    classical one's log-probabilities (-inf where a probability is 0). The T² keeps the
+    soft term's gradient the same size whatever the temperature T; `alpha` weighs the
+    hard labels. The forward kernel keeps each row's gradient for the backward pass.
+    """
+    if logits.ndim != 2:
+        raise InputError(f"distillation expects logits of shape (N, C), got {logits.shape}")
+    if not temperature > 0:
+        raise ParameterError(f"temperature must be > 0, got {temperature!r}",
+                             argument="temperature")
+    if not 0 <= alpha <= 1:
+        raise ParameterError(f"alpha must be in [0, 1], got {alpha!r}", argument="alpha")
+    xp = backend.of(logits.data)
+    data = xp.contiguous(logits.data)
+    n, c = data.shape
+    labels = _labels(labels, n, c, xp)
+    teacher = _teacher(teacher, logits, xp)
+    row_grads = xp.empty_like(data)
+    losses = xp.empty(n, data.dtype)
+    xp.kernels.distill_forward(data, teacher, labels, float(temperature), float(alpha),
+                               row_grads, losses)
+
+    def backward(g):
+        scale, rest = xp.host_scale(g, n)
+        grad = xp.scale(row_grads, scale)
+        return (grad if rest is None else xp.mul(grad, rest),)
+
+    return apply(xp.divide_by(xp.sum(losses), n), (logits,), backward)

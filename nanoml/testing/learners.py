@@ -77,8 +77,11 @@ def check_learner(cls, params=None, data=None):
 
     bad = np.array(X, dtype=np.float64, copy=True)
     bad.flat[0] = np.nan
-    _expect(InputError, lambda: cls(**params).fit(bad, y), "NaN in X at fit")
-    _expect(InputError, lambda: learner.predict(bad), "NaN in X at predict")
+    if getattr(cls, "allow_nan", False):  # NaN is a missing value the learner models
+        assert len(cls(**params).fit(bad, y).predict(bad)) == X.shape[0]
+    else:
+        _expect(InputError, lambda: cls(**params).fit(bad, y), "NaN in X at fit")
+        _expect(InputError, lambda: learner.predict(bad), "NaN in X at predict")
     wrong = np.concatenate([X, X[:, :1]], axis=1) if X.ndim == 2 else X[..., :-1]
     _expect(InputError, lambda: learner.predict(wrong), "wrong feature count at predict")
     if y is not None:

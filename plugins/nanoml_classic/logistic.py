@@ -2,11 +2,14 @@
 
 import numpy as np
 import scipy.optimize
+import scipy.sparse
 import scipy.special
 
 from nanoml import Learner
-from nanoml.validation import check_array, check_number, encode_labels
+from nanoml.errors import InputError
+from nanoml.validation import check_array, check_number, check_sparse, encode_labels
 from nanoml_classic.logistic_kernels import hinge_dual_cd, softmax_cross_entropy
+from nanoml_classic.svm import platt_fit, platt_probability
 
 
 class _LinearClassifier(Learner):
@@ -17,9 +20,10 @@ class _LinearClassifier(Learner):
     """
 
     task = "classification"
+    accepts_sparse = False
 
     def _check_data(self, X, y):
-        X = check_array(X)
+        X = self._check_rows(X)
         self.classes_, codes = encode_labels(y, X.shape[0])
         self.n_features_in_ = X.shape[1]
         return X, codes
@@ -27,9 +31,18 @@ class _LinearClassifier(Learner):
     def decision_function(self, X):
         """Per-class scores, shape (samples, classes), or (samples,) for two classes."""
         self.check_fitted()
-        X = check_array(X, n_features=self.n_features_in_)
+        X = self._check_rows(X, n_features=self.n_features_in_)
         scores = X @ self.coef_.T + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def _check_rows(self, X, n_features=None):
+        """Validated X: CSR if it came sparse (for a learner that ``accepts_sparse``)."""
+        if not scipy.sparse.issparse(X):
+            return check_array(X, n_features=n_features)
+        if not self.accepts_sparse:
+            raise InputError(f"{self.name} takes dense X, got a sparse matrix: pass "
+                             "X.toarray()")
+        return check_sparse(X, n_features=n_features)
 
     def predict(self, X):
         scores = self.decision_function(X)
@@ -50,6 +63,7 @@ class LogisticRegression(_LinearClassifier):
     default_dataset = "digits"
     description = "multinomial logistic regression, L2, L-BFGS over a Numba softmax kernel"
     search_space = {"C": [0.01, 0.1, 1.0, 10.0, 100.0]}
+    accepts_sparse = True  # X @ W and its transpose as sparse products: never densified
 
     def __init__(self, C=1.0, max_iter=100, tol=1e-4):
         self.C = C
@@ -62,6 +76,7 @@ class LogisticRegression(_LinearClassifier):
         check_number("tol", self.tol, low=0.0)
         X, codes = self._check_data(X, y)
         n, d = X.shape
+        sparse = scipy.sparse.issparse(X)
         binary = self.classes_.shape[0] == 2
         m = 1 if binary else self.classes_.shape[0]
         # the objective divided by C·n, so the gradient tolerance means what it does in sklearn
@@ -76,7 +91,7 @@ class LogisticRegression(_LinearClassifier):
             logits = np.hstack([np.zeros((n, 1)), scores]) if binary else scores
             loss = softmax_cross_entropy(logits, codes) / n + 0.5 * l2 * (weights @ weights)
             residual = logits[:, 1:] if binary else logits
-            grad_W = residual.T @ X
+            grad_W = (X.T @ residual).T if sparse else residual.T @ X
             grad_W /= n
             grad_W += l2 * W
             return loss, np.concatenate([grad_W.ravel(), residual.sum(axis=0) / n])
@@ -108,7 +123,7 @@ class LinearSVM(_LinearClassifier):
     LIBLINEAR's dual coordinate descent (a Numba kernel), scikit-learn's LinearSVC with
     loss="hinge": the intercept is the weight of a constant feature and is penalised too.
     ``seed`` fixes the order rows are visited in; ``n_iter_`` is the most epochs any
-    class needed.
+    class needed. ``prob_a_``, ``prob_b_``: each class's Platt sigmoid, for `predict_proba`.
     """
 
     name = "linear-svm"
@@ -142,4 +157,18 @@ class LinearSVM(_LinearClassifier):
         self.coef_ = weights[:, :-1].copy()
         self.intercept_ = weights[:, -1].copy()
         self.n_iter_ = int(epochs)
+        scores = X @ self.coef_.T + self.intercept_
+        sigmoids = [platt_fit(scores[:, i], codes == positive)
+                    for i, positive in enumerate(positives)]
+        self.prob_a_, self.prob_b_ = (np.array(column) for column in zip(*sigmoids, strict=True))
         return self
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in ``classes_`` order: each class's score through
+        its Platt sigmoid, normalised over the classes (one-vs-rest)."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = platt_probability(scores, self.prob_a_[0], self.prob_b_[0])
+            return np.stack([1 - positive, positive], axis=1)
+        proba = platt_probability(scores, self.prob_a_, self.prob_b_)
+        return proba / proba.sum(axis=1, keepdims=True)

@@ -1,14 +1,16 @@
 """Naive Bayes classifiers: Gaussian and multinomial feature likelihoods."""
 
 import numpy as np
+import scipy.sparse
 import scipy.special
 
 from nanoml import Learner
 from nanoml.errors import InputError
-from nanoml.validation import check_array, check_number, encode_labels
+from nanoml.validation import check_array, check_number, check_sparse, encode_labels
 from nanoml_classic.naive_bayes_kernels import (
     class_scatter,
     class_sums,
+    class_sums_csr,
     gaussian_log_likelihood,
 )
 
@@ -28,7 +30,10 @@ class _NaiveBayes(Learner):
         self.n_features_in_ = X.shape[1]
         sums = np.zeros((self.classes_.shape[0], X.shape[1]))
         counts = np.zeros(self.classes_.shape[0])
-        class_sums(X, codes, sums, counts)
+        if scipy.sparse.issparse(X):
+            class_sums_csr(X.indptr, X.indices, X.data, codes, sums, counts)
+        else:
+            class_sums(X, codes, sums, counts)
         self.class_count_ = counts
         return codes, sums, counts
 
@@ -86,26 +91,28 @@ class MultinomialNB(_NaiveBayes):
 
     Each class's feature distribution is its summed feature values plus ``alpha``
     (additive smoothing), normalised; priors are the class frequencies. Features must
-    be non-negative.
+    be non-negative. X may be a scipy.sparse matrix (word counts): it is never densified.
     """
 
     name = "multinomial-nb"
     default_dataset = "digits"
     description = "multinomial naive Bayes over non-negative counts, additive smoothing"
     search_space = {"alpha": [0.01, 0.1, 0.5, 1.0, 2.0]}
+    accepts_sparse = True
 
     def __init__(self, alpha=1.0):
         self.alpha = alpha
 
     def fit(self, X, y):
         check_number("alpha", self.alpha, low=0.0, low_open=True)
-        X = check_array(X)
-        lowest = X.min()
+        X = _check_rows(X)
+        values = X.data if scipy.sparse.issparse(X) else X
+        lowest = values.min(initial=0.0)
         if lowest < 0.0:
-            where = np.unravel_index(X.argmin(), X.shape)
+            where = _position(X, values.argmin())
             raise InputError(
                 f"X must be non-negative for multinomial-nb (counts or frequencies), got "
-                f"{lowest} at index {tuple(int(i) for i in where)}; use gaussian-nb for "
+                f"{lowest} at index {where}; use gaussian-nb for "
                 "real-valued features"
             )
         _, sums, counts = self._class_sums(X, y)
@@ -117,5 +124,19 @@ class MultinomialNB(_NaiveBayes):
 
     def _log_likelihood(self, X):
         self.check_fitted()
-        X = check_array(X, n_features=self.n_features_in_)
+        X = _check_rows(X, n_features=self.n_features_in_)
         return X @ self.feature_log_prob_.T + self.class_log_prior_
+
+
+def _check_rows(X, n_features=None):
+    """Validated X: CSR if it came sparse, else a dense array."""
+    check = check_sparse if scipy.sparse.issparse(X) else check_array
+    return check(X, n_features=n_features)
+
+
+def _position(X, flat):
+    """(row, column) of the `flat`-th stored value of X (dense: of its flat index)."""
+    if not scipy.sparse.issparse(X):
+        return tuple(int(i) for i in np.unravel_index(flat, X.shape))
+    row = np.searchsorted(X.indptr, flat, side="right") - 1
+    return int(row), int(X.indices[flat])

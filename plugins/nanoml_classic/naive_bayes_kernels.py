@@ -49,3 +49,14 @@ def gaussian_log_likelihood(X, means, inv_var, offset, out):
                 diff = X[i, j] - means[c, j]
                 acc += diff * diff * inv_var[c, j]
             out[i, c] = offset[c] - 0.5 * acc
+
+
+@numba.njit(cache=True, fastmath=False)
+def class_sums_csr(indptr, indices, data, codes, sums, counts):
+    """`class_sums` over a CSR matrix's arrays: adds each row's stored entries into
+    sums[codes[i]] and counts the row in counts[codes[i]]."""
+    for i in range(indptr.shape[0] - 1):
+        c = codes[i]
+        counts[c] += 1.0
+        for k in range(indptr[i], indptr[i + 1]):
+            sums[c, indices[k]] += data[k]

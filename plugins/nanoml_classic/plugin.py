@@ -1,6 +1,7 @@
 """Entry point of the classic plugin: registers its learners with nanoml."""
 
 from nanoml import hookimpl
+from nanoml_classic.boosting import GradientBoostingClassifier, GradientBoostingRegressor
 from nanoml_classic.forest import RandomForestClassifier, RandomForestRegressor
 from nanoml_classic.kmeans import KMeans
 from nanoml_classic.linear import ElasticNet, Lasso, LinearRegression, Ridge
@@ -30,5 +31,7 @@ def register_learners(register):
     register(DecisionTreeRegressor)
     register(RandomForestClassifier)
     register(RandomForestRegressor)
+    register(GradientBoostingClassifier)
+    register(GradientBoostingRegressor)
     register(KNeighborsClassifier)
     register(SVC)

@@ -20,7 +20,12 @@ from nanoml.kernels.cpu.conv import (  # noqa: F401
     max_pool2d_forward,
     pad2d,
 )
-from nanoml.kernels.cpu.losses import softmax_xent_backward, softmax_xent_forward  # noqa: F401
+from nanoml.kernels.cpu.elementwise import relu, relu_backward  # noqa: F401
+from nanoml.kernels.cpu.losses import (  # noqa: F401
+    distill_forward,
+    softmax_xent_backward,
+    softmax_xent_forward,
+)
 from nanoml.kernels.cpu.matmul import matmul, matmul_nt, matmul_tn  # noqa: F401
 from nanoml.kernels.cpu.optim import adam_update, rmsprop_update, sgd_update  # noqa: F401
 from nanoml.kernels.cpu.recurrent import (  # noqa: F401

@@ -39,3 +39,46 @@ def softmax_xent_backward(probs, labels, scale, grad_out):
         for j in range(c):
             grad_out[i, j] = probs[i, j] * scale
         grad_out[i, labels[i]] -= scale
+
+
+@numba.njit(cache=True, fastmath=False, parallel=False, error_model="numpy")
+def distill_forward(logits, teacher, labels, temperature, alpha, grad_out, losses_out):
+    """Hinton et al.'s distillation loss per row into `losses_out`, its gradient into `grad_out`.
+
+    Row i: alpha * CE(softmax(z), label) + (1 - alpha) * T² * KL(softmax(t/T) || softmax(z/T))
+    for student logits z and teacher t (logits, or log-probabilities with -inf for a zero
+    probability); its gradient with respect to z is alpha * (softmax(z) - onehot(label)) +
+    (1 - alpha) * T * (softmax(z/T) - softmax(t/T)), kept for the backward pass. Log-sum-exps
+    are taken with the row maximum subtracted, so large logits never overflow.
+    """
+    n, c = logits.shape
+    inv_t = 1.0 / temperature
+    hard = alpha
+    soft = 1.0 - alpha
+    for i in range(n):
+        peak = logits[i, 0]
+        t_peak = teacher[i, 0]
+        for j in range(1, c):
+            peak = max(peak, logits[i, j])
+            t_peak = max(t_peak, teacher[i, j])
+        total = 0.0
+        total_s = 0.0
+        total_t = 0.0
+        for j in range(c):
+            total += np.exp(logits[i, j] - peak)
+            total_s += np.exp((logits[i, j] - peak) * inv_t)
+            total_t += np.exp((teacher[i, j] - t_peak) * inv_t)
+        lse = np.log(total) + peak
+        lse_s = np.log(total_s) + peak * inv_t
+        lse_t = np.log(total_t) + t_peak * inv_t
+        kl = 0.0
+        for j in range(c):
+            log_q_t = teacher[i, j] * inv_t - lse_t
+            log_q_s = logits[i, j] * inv_t - lse_s
+            q_t = np.exp(log_q_t)
+            if q_t > 0.0:  # a zero teacher probability adds 0 * log 0 = 0
+                kl += q_t * (log_q_t - log_q_s)
+            grad_out[i, j] = (hard * np.exp(logits[i, j] - lse)
+                              + soft * temperature * (np.exp(log_q_s) - q_t))
+        grad_out[i, labels[i]] -= hard
+        losses_out[i] = hard * (lse - logits[i, labels[i]]) + soft * temperature * temperature * kl

@@ -61,7 +61,11 @@ from nanoml.kernels.cuda.elementwise import (  # noqa: F401
     tanh,
     tanh_backward,
 )
-from nanoml.kernels.cuda.losses import softmax_xent_backward, softmax_xent_forward  # noqa: F401
+from nanoml.kernels.cuda.losses import (  # noqa: F401
+    distill_forward,
+    softmax_xent_backward,
+    softmax_xent_forward,
+)
 from nanoml.kernels.cuda.matmul import matmul, matmul_nt, matmul_tn  # noqa: F401
 from nanoml.kernels.cuda.optim import adam_update, rmsprop_update, sgd_update  # noqa: F401
 from nanoml.kernels.cuda.recurrent import (  # noqa: F401

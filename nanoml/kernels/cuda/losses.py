@@ -60,3 +60,53 @@ def softmax_xent_backward(probs, labels, scale, grad_out):
     """d(scale * sum of losses)/d(logits) = scale * (probs - onehot(labels)), into `grad_out`."""
     launch_1d(softmax_xent_backward_kernel, probs.size, probs, labels, probs.dtype.type(scale),
               grad_out)
+
+
+@cuda.jit(**JIT)
+def distill_forward_kernel(logits, teacher, labels, temperature, alpha, grad_out, losses_out):
+    """Row i: the distillation loss into `losses_out[i]`, its gradient into `grad_out[i]`."""
+    i = cuda.grid(1)
+    if i < logits.shape[0]:
+        c = logits.shape[1]
+        one = logits.dtype.type(1)
+        inv_t = one / temperature
+        soft = one - alpha
+        peak = logits[i, 0]
+        t_peak = teacher[i, 0]
+        for j in range(1, c):
+            peak = max(peak, logits[i, j])
+            t_peak = max(t_peak, teacher[i, j])
+        total = logits.dtype.type(0)
+        total_s = logits.dtype.type(0)
+        total_t = logits.dtype.type(0)
+        for j in range(c):
+            total += math.exp(logits[i, j] - peak)
+            total_s += math.exp((logits[i, j] - peak) * inv_t)
+            total_t += math.exp((teacher[i, j] - t_peak) * inv_t)
+        lse = math.log(total) + peak
+        lse_s = math.log(total_s) + peak * inv_t
+        lse_t = math.log(total_t) + t_peak * inv_t
+        kl = logits.dtype.type(0)
+        for j in range(c):
+            log_q_t = teacher[i, j] * inv_t - lse_t
+            log_q_s = logits[i, j] * inv_t - lse_s
+            q_t = math.exp(log_q_t)
+            if q_t > 0:
+                kl += q_t * (log_q_t - log_q_s)
+            grad_out[i, j] = (alpha * math.exp(logits[i, j] - lse)
+                              + soft * temperature * (math.exp(log_q_s) - q_t))
+        grad_out[i, labels[i]] -= alpha
+        losses_out[i] = alpha * (lse - logits[i, labels[i]]) + soft * temperature * temperature * kl
+
+
+def distill_forward(logits, teacher, labels, temperature, alpha, grad_out, losses_out):
+    """Hinton et al.'s distillation loss per row into `losses_out`, its gradient into `grad_out`.
+
+    Row i: alpha * CE(softmax(z), label) + (1 - alpha) * T² * KL(softmax(t/T) || softmax(z/T))
+    for student logits z and teacher t (logits, or log-probabilities with -inf for a zero
+    probability); its gradient with respect to z is alpha * (softmax(z) - onehot(label)) +
+    (1 - alpha) * T * (softmax(z/T) - softmax(t/T)), kept for the backward pass.
+    """
+    kind = logits.dtype.type
+    launch_1d(distill_forward_kernel, logits.shape[0], logits, teacher, labels,
+              kind(temperature), kind(alpha), grad_out, losses_out)

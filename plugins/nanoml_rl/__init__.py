@@ -1,0 +1,1 @@
+"""nanoml reinforcement-learning plugin: environments as Numba kernels, and agents."""

@@ -1,0 +1,1 @@
+"""nanoml's text plugin: the fortunes dataset, vectorizers and the text pipeline."""

@@ -1,0 +1,24 @@
+"""Entry point of the text plugin: registers the fortunes datasets, vectorizers and pipeline."""
+
+from nanoml import hookimpl
+from nanoml_text import fortunes
+from nanoml_text.pipeline import TextPipeline
+from nanoml_text.vectorizers import CountVectorizer, HashingVectorizer, TfidfVectorizer
+
+
+@hookimpl
+def register_learners(register):
+    register(CountVectorizer)
+    register(TfidfVectorizer)
+    register(HashingVectorizer)
+    register(TextPipeline)
+
+
+@hookimpl
+def register_datasets(register):
+    register("fortunes", fortunes.fortunes,
+             "Debian fortunes, 4 categories (computers, science, songs-poems, politics): "
+             "3,099 texts", available=fortunes.available, pipeline="text-pipeline")
+    register("fortunes-all", fortunes.fortunes_all,
+             "Debian fortunes, every category: about 15,000 texts, 43 classes",
+             available=fortunes.available, pipeline="text-pipeline")

@@ -1,0 +1,77 @@
+"""Conventions users rely on: what is refused with one clear message, and what is accepted."""
+
+import os
+
+import numpy as np
+import pytest
+
+from nanoml import modelfile
+from nanoml.errors import InputError, ModelFileError, NotFittedError
+from nanoml.validation import check_array, encode_labels
+
+
+def test_not_fitted_is_a_value_error_as_in_scikit_learn():
+    assert issubclass(NotFittedError, ValueError)
+    assert issubclass(NotFittedError, AttributeError)
+
+
+@pytest.mark.parametrize("X, words", [
+    (np.ones((3, 2), dtype=complex), "complex"),
+    (np.ones((3, 0)), "0 features"),
+])
+def test_arrays_refused_with_the_reason(X, words):
+    with pytest.raises(InputError, match=words):
+        check_array(X)
+
+
+def test_a_sparse_matrix_is_named_as_such():
+    sparse = pytest.importorskip("scipy.sparse", reason="needs scipy")
+    with pytest.raises(InputError, match="sparse matrix"):
+        check_array(sparse.csr_matrix(np.eye(3)))
+
+
+def test_object_arrays_of_numbers_are_labels_like_numbers():
+    classes, codes = encode_labels(np.array([1, 0, 2, 1], dtype=object), 4)
+    assert classes.dtype.kind == "i" and list(classes) == [0, 1, 2]
+    assert list(codes) == [1, 0, 2, 1]
+    classes, _ = encode_labels(np.array([1.0, 0.0, 1.0]), 3)  # whole floats are labels
+    assert list(classes) == [0.0, 1.0]
+
+
+def test_continuous_targets_are_refused_by_classifiers():
+    with pytest.raises(InputError, match="continuous.*regression"):
+        encode_labels(np.array([0.1, 0.5, 0.25, 0.9]), 4)
+
+
+@pytest.mark.parametrize("header", ['[1, 2]', '{"format": "nanoml-model", "format_version": 0}',
+                                    '{"format": "nanoml-model", "format_version": -5}',
+                                    '{"format": "nanoml-model", "format_version": true}'])
+def test_model_file_headers_are_checked(tmp_path, header):
+    path = tmp_path / "m.npz"
+    np.savez(path, __nanoml__=np.array(header))
+    with pytest.raises(ModelFileError):
+        modelfile.load(path)
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        modelfile.write_json(tmp_path / "a.json", {"x": 1})
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o640
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch):
+    from click.testing import CliRunner
+
+    import nanoml
+    from nanoml.cli import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(nanoml, "run", interrupted)
+    result = CliRunner().invoke(cli, ["run", "ridge"])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "Traceback" not in result.output
