@@ -43,8 +43,8 @@ def register_datasets(register):
     - ``available()``, if given, tells without loading whether the data can be had
       offline; omitted, the dataset counts as always available (embedded).
     - ``pipeline``, if given, names the registered learner that chains the steps the raw
-      rows need (a vectorizer for text) before a learner of its task; ``nanoml run`` wraps
-      such a learner in it (``nanoml run multinomial-nb --dataset fortunes``).
+      rows need (a vectorizer for text) before a learner of its task; a run of such a
+      learner on the dataset fits it inside that pipeline.
 
     Return nothing.
     """

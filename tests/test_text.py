@@ -33,6 +33,7 @@ SETTINGS = [
     {"analyzer": "char", "ngram_range": (2, 4)},
     {"min_df": 2, "max_df": 0.8},
     {"ngram_range": (1, 2), "min_df": 0.2, "lowercase": False},
+    {"token_pattern": r"(?u)\b\w+\b", "ngram_range": (1, 2)},  # the regular-expression path
 ]
 
 

@@ -24,7 +24,7 @@ def _classifier_class(name):
     cls = get_learner(name)
     if cls.task != "classification":
         raise ParameterError(f"classifier must be a classification learner; '{name}' does "
-                             f"{cls.task}", argument="classifier")
+                             f"{cls.task}")
     return cls
 
 

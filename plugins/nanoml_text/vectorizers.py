@@ -17,10 +17,11 @@ import scipy.sparse
 from nanoml import Learner
 from nanoml.errors import InputError, ParameterError
 from nanoml.validation import check_choice, check_number
-from nanoml_text.text_kernels import hash_codepoints
+from nanoml_text.text_kernels import hash_codepoints, hash_separated, word_runs
 
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # scikit-learn's: words of two or more characters
 _WHITE_SPACES = re.compile(r"\s\s+")
+_WORD = re.compile(r"\w")
 ANALYZERS = ("word", "char")
 NORMS = ("l2", "l1", None)
 _FNV_PRIME = np.uint64(1099511628211)
@@ -89,20 +90,52 @@ def _names(starts, sizes, gram):
     return np.concatenate(parts)[np.argsort(np.concatenate(order))]
 
 
-def _word_occurrences(docs, token_pattern, ngram_range):
-    """(keys, rows, names): every word n-gram occurrence's hash key and document, and a
-    function giving the n-gram strings of occurrences chosen by index."""
+def _tokens(docs, token_pattern):
+    """(codes, keys, starts, ends, rows): the documents' tokens as spans [start, end) of
+    the code points `codes`, with each token's hash key and document."""
+    if token_pattern == TOKEN_PATTERN:  # runs of 2+ word characters: one kernel pass
+        text = "\n".join(docs)
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+        distinct = np.unique(codes)
+        is_word = np.zeros(int(distinct.max(initial=0)) + 1, np.bool_)
+        is_word[distinct] = [_WORD.match(chr(c)) is not None for c in distinct.tolist()]
+        keys, starts, ends = (np.empty(codes.size // 2 + 1, t)
+                              for t in (np.uint64, np.int64, np.int64))
+        found = word_runs(codes, is_word, keys, starts, ends)
+        keys, starts, ends = keys[:found], starts[:found], ends[:found]
+        first = np.cumsum([0] + [len(doc) + 1 for doc in docs[:-1]])
+        rows = np.searchsorted(first, starts, side="right") - 1
+        return codes, keys, starts, ends, rows
     pattern = re.compile(token_pattern)
     tokens = [pattern.findall(doc) for doc in docs]
     lengths = np.fromiter(map(len, tokens), np.int64, len(docs))
-    flat = np.array(list(itertools.chain.from_iterable(tokens)), dtype=str)
     rows = np.repeat(np.arange(len(docs)), lengths)
-    keys, where, starts, sizes = _grams(_hash_strings(flat), rows, ngram_range)
+    # all tokens as one run of code points, each ended by a 0: hashed in one kernel pass
+    joined = "\x00".join(itertools.chain.from_iterable(tokens)) + "\x00" * bool(rows.size)
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype="<u4")
+    keys = np.empty(rows.size, np.uint64)
+    starts = np.empty(rows.size, np.int64)
+    hash_separated(codes, keys, starts)
+    return codes, keys, starts, np.append(starts[1:] - 1, codes.size - 1), rows
+
+
+def _word_occurrences(docs, token_pattern, ngram_range):
+    """(keys, rows, names): every word n-gram occurrence's hash key and document, and a
+    function giving the n-gram strings of occurrences chosen by index."""
+    codes, token_keys, token_starts, token_ends, rows = _tokens(docs, token_pattern)
+    keys, where, starts, sizes = _grams(token_keys, rows, ngram_range)
+
+    def token(index):  # the tokens at `index` as a NumPy str array
+        first, end = token_starts[index], token_ends[index]
+        spots = first[:, None] + np.arange(max(int((end - first).max(initial=0)), 1))
+        inside = spots < end[:, None]
+        gathered = np.where(inside, codes[np.where(inside, spots, 0)], 0).astype("<u4")
+        return np.ascontiguousarray(gathered).view(f"<U{gathered.shape[1]}")[:, 0]
 
     def gram(start, n):
-        out = flat[start]
+        out = token(start)
         for k in range(1, n):
-            out = np.char.add(np.char.add(out, " "), flat[start + k])
+            out = np.char.add(np.char.add(out, " "), token(start + k))
         return out
 
     return keys, where, lambda index: _names(starts[index], sizes[index], gram)
@@ -188,8 +221,7 @@ def _ngram_range(value):
     try:
         low, high = value
     except (TypeError, ValueError):
-        raise ParameterError(f"ngram_range must be a pair (low, high), got {value!r}",
-                             argument="ngram_range") from None
+        raise ParameterError(f"ngram_range must be a pair (low, high), got {value!r}") from None
     return low, high
 
 
@@ -255,7 +287,7 @@ class CountVectorizer(_Analyzer):
         if not keep.any():
             raise InputError(
                 f"no n-gram is left after min_df={self.min_df} and max_df={self.max_df} "
-                f"({vocabulary.size} before): loosen them", argument=("min_df", "max_df"))
+                f"({vocabulary.size} before): loosen them")
         self.vocabulary_ = vocabulary[keep]
         self.feature_keys_ = distinct[keep]  # each column's n-gram hash, for transform
         return counts[:, np.flatnonzero(keep)]
