@@ -258,11 +258,20 @@ def _chunk(N, t):
     return min(N, t * per), min(N, t * per + per)
 
 
+@numba.njit(cache=True)
+def _unfold_sample(xn, KH, KW, stride_h, stride_w, pad_h, pad_w, OH, OW, cols):
+    """`cols` (C*KH*KW, OH*OW) = the patches of one sample `xn` (C, H, W)."""
+    C, H, W = xn.shape
+    for c in range(C):
+        _unfold_plane(xn[c].ravel(), c, H, W, KH, KW, stride_h, stride_w, pad_h, pad_w, OH,
+                      OW, cols, 0)
+
+
 @numba.njit(cache=True, parallel=True)
 def conv2d_forward_gemm(x, w2, b, KH, KW, stride_h, stride_w, pad_h, pad_w, out):
     """``out = conv(x, w) + b`` with `w2` the weight as (M, C*KH*KW); any stride and zero
     padding. `out` is (N, M, OH, OW)."""
-    N, C, H, W = x.shape
+    N = x.shape[0]
     M, K = w2.shape
     OH, OW = out.shape[2], out.shape[3]
     P = OH * OW
@@ -270,9 +279,7 @@ def conv2d_forward_gemm(x, w2, b, KH, KW, stride_h, stride_w, pad_h, pad_w, out)
         lo, hi = _chunk(N, t)
         cols = np.empty((K, P), x.dtype)
         for n in range(lo, hi):
-            for c in range(C):
-                _unfold_plane(x[n, c].ravel(), c, H, W, KH, KW, stride_h, stride_w, pad_h,
-                              pad_w, OH, OW, cols, 0)
+            _unfold_sample(x[n], KH, KW, stride_h, stride_w, pad_h, pad_w, OH, OW, cols)
             planes = out[n].reshape(M, P)
             gemm.matmul(w2, cols, planes)
             for m in range(M):
@@ -304,7 +311,7 @@ def conv2d_backward_weight_gemm(x, grad_out, KH, KW, stride_h, stride_w, pad_h, 
     """Weight gradient, as (C*KH*KW, M), and bias gradient of `conv2d_forward_gemm`
     (overwritten): each chunk sums ``columns @ grad.T`` over its samples, then the chunks'
     sums are added."""
-    N, C, H, W = x.shape
+    N = x.shape[0]
     K, M = grad_w2t.shape
     OH, OW = grad_out.shape[2], grad_out.shape[3]
     P = OH * OW
@@ -315,9 +322,7 @@ def conv2d_backward_weight_gemm(x, grad_out, KH, KW, stride_h, stride_w, pad_h, 
         cols = np.empty((K, P), x.dtype)
         g_t = np.empty((P, M), x.dtype)
         for n in range(lo, hi):
-            for c in range(C):
-                _unfold_plane(x[n, c].ravel(), c, H, W, KH, KW, stride_h, stride_w, pad_h,
-                              pad_w, OH, OW, cols, 0)
+            _unfold_sample(x[n], KH, KW, stride_h, stride_w, pad_h, pad_w, OH, OW, cols)
             g = grad_out[n].reshape(M, P)
             for m in range(M):
                 s = g.dtype.type(0)

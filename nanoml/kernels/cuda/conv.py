@@ -197,15 +197,19 @@ def col2im(cols, KH, KW, stride_h, stride_w, pad_h, pad_w, grad_x):
 # (M, N*P) product is reordered to NCHW by one more kernel.
 
 
+@cuda.jit(**DEVICE)
+def _sample_channel_position(k, M, P):
+    """(n, m, p) of flat index k into an (N, M, P) array."""
+    return k // (P * M), (k // P) % M, k % P
+
+
 @cuda.jit(**JIT)
 def _gemm_to_nchw_kernel(y, b, out):
     """``out[n, m, p] = y[m, n * P + p] + b[m]`` for out (N, M, P)."""
     k = cuda.grid(1)
     if k < out.size:
-        N, M, P = out.shape
-        p = k % P
-        m = (k // P) % M
-        n = k // (P * M)
+        P = out.shape[2]
+        n, m, p = _sample_channel_position(k, out.shape[1], P)
         out[n, m, p] = y[m, n * P + p] + b[m]
 
 
@@ -214,10 +218,8 @@ def _nchw_to_gemm_kernel(g, y):
     """``y[m, n * P + p] = g[n, m, p]``: the inverse reorder."""
     k = cuda.grid(1)
     if k < g.size:
-        N, M, P = g.shape
-        p = k % P
-        m = (k // P) % M
-        n = k // (P * M)
+        P = g.shape[2]
+        n, m, p = _sample_channel_position(k, g.shape[1], P)
         y[m, n * P + p] = g[n, m, p]
 
 
