@@ -65,11 +65,11 @@ def bin_thresholds(X, max_bins, rng):
 
 
 def grow_tree(Xb, n_bins, thresholds, gradient, hessian, rows, buffer, params):
-    """Grow one tree leaf-wise on binned features; returns its node arrays.
+    """Grow one tree leaf-wise on binned features; returns (node arrays, leaves).
 
-    `rows` (the row ids, any order) is reordered so that every leaf's rows are one
-    segment; the leaves' values are already added to nothing: the caller adds them to the
-    raw predictions through the returned (starts, ends, values) of the leaves.
+    `rows` (0 .. n-1 in order, so that histograms read the columns in order) is reordered
+    until every leaf's rows are one segment; leaves are their (starts, ends, values), for
+    the caller to add to the raw predictions.
     """
     d = Xb.shape[0]
     l2 = params["l2_regularization"]
@@ -243,7 +243,7 @@ class _Boosting(Learner):
         kernels.bin_features(X, thresholds, counts, Xb)
         n_bins = counts + 1
         params = self.get_params()
-        rows, buffer = np.arange(n, dtype=np.int64), np.empty(n, np.int64)
+        buffer = np.empty(n, np.int64)
         raw = np.repeat(baseline[:, None], n, axis=1)
         trees = []
         if early:
@@ -253,6 +253,7 @@ class _Boosting(Learner):
             g, h = gradients(y, raw)
             grown = []
             for k in range(n_outputs):
+                rows = np.arange(n, dtype=np.int64)
                 tree, leaves = grow_tree(Xb, n_bins, thresholds, g[k], h[k], rows, buffer,
                                          params)
                 kernels.add_leaf_values(rows, *leaves, raw[k])
