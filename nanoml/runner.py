@@ -148,9 +148,15 @@ def fit(model, X, y, checkpoint=None, on_epoch=None):
 
 
 def default_folder(name):
-    """runs/NAME-TIME, the folder of a run that was not given one."""
+    """runs/NAME-TIME, the folder of a run that was not given one (runs/NAME-TIME-2 and so
+    on when runs started in the same second)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return os.path.join("runs", f"{name}-{stamp}")
+    folder = os.path.join("runs", f"{name}-{stamp}")
+    candidate, n = folder, 1
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{folder}-{n}"
+    return candidate
 
 
 # Files whose presence marks a folder as holding a finished (or started) run.

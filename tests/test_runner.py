@@ -127,3 +127,13 @@ def test_a_folder_in_use_by_a_live_run_is_refused_and_a_dead_ones_lock_is_taken(
     (out / ".nanoml-run.lock").write_text(dead)
     with run_folder(str(out)):
         pass
+
+
+def test_runs_started_in_the_same_second_get_their_own_default_folders(tmp_path, monkeypatch):
+    from nanoml.runner import default_folder
+
+    monkeypatch.chdir(tmp_path)
+    first = default_folder("ridge")
+    (tmp_path / first).mkdir(parents=True)
+    second = default_folder("ridge")
+    assert second != first and second.startswith(first)

@@ -14,10 +14,11 @@ from nanoml.autograd import Tensor, apply
 from nanoml.errors import InputError
 
 # The direct (stride 1) convolution takes at most this many input channels and kernel taps
-# per channel. Measured at batch 32 on one core, forward + weight gradient, direct vs im2col:
-# 3x3 1->32 on 28x28 0.59 vs 0.65 ms, 3->64 on 32x32 4.9 vs 7.2 ms; but 5x5 1->32 1.05 vs
-# 0.80 ms, 7x7 1->32 4.1 vs 1.7 ms, and 3x3 8->32 on 14x14 1.6 vs 0.53 ms.
-DIRECT_MAX_CHANNELS = 4
+# per channel; the one-sample-at-a-time im2col route takes the rest. Measured at batch 128 on
+# 2 threads, forward + weight gradient, direct vs im2col: 3x3 1->32 on 28x28 4.9 vs 6.2 ms;
+# but 3x3 3->32 on 32x32 (padding 1) 15.3 vs 12.7 ms, 3x3 4->16 on 16x16 3.2 vs 2.6 ms and
+# 5x5 1->32 on 28x28 7.2 vs 6.8 ms.
+DIRECT_MAX_CHANNELS = 2
 DIRECT_MAX_TAPS = 9
 
 
