@@ -2,11 +2,12 @@
 
 import json
 import re
+import warnings
 
 import click
 
 import nanoml
-from nanoml.errors import NanomlError, ParameterError
+from nanoml.errors import ConvergenceWarning, NanomlError, ParameterError
 from nanoml.plugins import plugin_set
 
 
@@ -74,6 +75,18 @@ def _echo_json(obj):
 @click.version_option(nanoml.__version__, "--version", prog_name="nanoml")
 def cli():
     """nanoml: classical and deep learners with Numba kernels, run from one command."""
+    warnings.showwarning = _show_warning
+
+
+_python_show_warning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A ConvergenceWarning as one line on stderr; every other warning as Python shows it."""
+    if issubclass(category, ConvergenceWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
 
 
 @cli.command("list")

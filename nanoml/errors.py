@@ -75,3 +75,8 @@ class DeviceError(NanomlError):
 
 class RunFolderError(NanomlError):
     """A folder of runs cannot be read: not a folder, or a run's JSON file is corrupt."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped at its iteration cap before converging: the result may be
+    poor. `nanoml run` prints it as one line."""

@@ -75,3 +75,22 @@ def test_ctrl_c_exits_130_with_one_line(monkeypatch):
     result = CliRunner().invoke(cli, ["run", "ridge"])
     assert result.exit_code == 130
     assert "interrupted" in result.output and "Traceback" not in result.output
+
+
+def test_a_solver_stopped_at_its_cap_says_so_in_one_line(tmp_path):
+    from click.testing import CliRunner
+    from nanoml_classic.logistic import LinearSVM
+
+    from nanoml.cli import cli
+    from nanoml.errors import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3)) * [1, 100, 1e4]
+    y = (X[:, 0] > 0).astype(int)
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 "):
+        LinearSVM(max_iter=1).fit(X, y)
+    result = CliRunner().invoke(cli, ["run", "linear-svm", "--set", "max_iter=1", "--out",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 0
+    lines = [line for line in result.output.splitlines() if "max_iter" in line]
+    assert lines == [lines[0]] and lines[0].startswith("warning: linear-svm stopped")

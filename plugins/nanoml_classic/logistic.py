@@ -1,12 +1,14 @@
 """Linear classifiers: multinomial logistic regression and the linear support vector machine."""
 
+import warnings
+
 import numpy as np
 import scipy.optimize
 import scipy.sparse
 import scipy.special
 
 from nanoml import Learner
-from nanoml.errors import InputError
+from nanoml.errors import ConvergenceWarning, InputError
 from nanoml.validation import check_array, check_number, check_sparse, encode_labels
 from nanoml_classic.logistic_kernels import hinge_dual_cd, softmax_cross_entropy
 from nanoml_classic.svm import platt_fit, platt_probability
@@ -154,6 +156,12 @@ class LinearSVM(_LinearClassifier):
                 X, signs, float(self.C), int(self.max_iter), float(self.tol), rng, row
             )
             epochs = max(epochs, used)
+        if epochs >= self.max_iter:
+            warnings.warn(
+                f"linear-svm stopped at max_iter={self.max_iter} epochs before reaching "
+                f"tol={self.tol}; standardise the features or raise max_iter",
+                ConvergenceWarning, stacklevel=2,
+            )
         self.coef_ = weights[:, :-1].copy()
         self.intercept_ = weights[:, -1].copy()
         self.n_iter_ = int(epochs)

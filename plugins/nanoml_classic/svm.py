@@ -8,6 +8,7 @@ import numpy as np
 import scipy.special
 
 from nanoml import Learner
+from nanoml.errors import ConvergenceWarning
 from nanoml.validation import check_array, check_choice, check_number, encode_labels
 from nanoml_classic import svm_kernels
 from nanoml_classic.distances import row_norms_squared, squared_distances
@@ -81,9 +82,9 @@ def solve_binary(X, y, kernel, gamma, C, tol):
         cache[counters[svm_kernels.SLOT]] = row[0] * y[status] * y
     if status == svm_kernels.ITERATION_LIMIT:
         warnings.warn(
-            f"SMO stopped after {max_iter} iterations before reaching tol={tol}; "
+            f"svm: SMO stopped after {max_iter} iterations before reaching tol={tol}; "
             "consider scaling the features",
-            RuntimeWarning,
+            ConvergenceWarning,
             stacklevel=3,
         )
     rho = svm_kernels.offset(y, alpha, G, C)
