@@ -22,6 +22,13 @@ DIRECT_MAX_CHANNELS = 2
 DIRECT_MAX_TAPS = 9
 
 
+def direct_route(weight_shape, stride):
+    """Whether a convolution by a weight of `weight_shape` (M, C, KH, KW) at `stride` (a
+    pair) takes the direct route rather than im2col."""
+    _, C, KH, KW = weight_shape
+    return tuple(stride) == (1, 1) and C <= DIRECT_MAX_CHANNELS and KH * KW <= DIRECT_MAX_TAPS
+
+
 def as_pair(value, name, minimum):
     """`value` (an int or a pair of ints) as a pair, each at least `minimum`."""
     if isinstance(value, (int, np.integer)):
@@ -101,7 +108,7 @@ def conv2d_parts(x, weight, bias, stride, padding):
     ph, pw = as_pair(padding, "conv2d padding", 0)
     OH = _out_size(H, KH, sh, ph, "conv2d", "height")
     OW = _out_size(W, KW, sw, pw, "conv2d", "width")
-    if (sh, sw) == (1, 1) and C <= DIRECT_MAX_CHANNELS and KH * KW <= DIRECT_MAX_TAPS:
+    if direct_route(w.shape, (sh, sw)):
         out, backward = _conv2d_direct(xp, x, weight, bias, data, w, b, ph, pw, OH, OW)
     else:
         out, backward = _conv2d_gemm(xp, x, weight, bias, data, w, b, (sh, sw, ph, pw), OH, OW)

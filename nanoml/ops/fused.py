@@ -13,13 +13,7 @@ Values and gradients are those of the unfused chain. What fusing saves:
 """
 
 from nanoml.autograd import apply
-from nanoml.ops.conv import (
-    DIRECT_MAX_CHANNELS,
-    DIRECT_MAX_TAPS,
-    as_pair,
-    conv2d_parts,
-    max_pool2d_parts,
-)
+from nanoml.ops.conv import as_pair, conv2d_parts, direct_route, max_pool2d_parts
 from nanoml.ops.conv_pool import conv2d_max_pool_relu
 from nanoml.ops.linalg import linear_parts
 
@@ -52,10 +46,8 @@ def conv2d_max_pool(x, weight, bias=None, stride=1, padding=0, pool=2, pool_stri
     ReLU on the result when `relu` (the same as a ReLU between the two)."""
     pool = as_pair(pool, "max_pool2d kernel_size", 1)
     pool_stride = pool if pool_stride is None else as_pair(pool_stride, "max_pool2d stride", 1)
-    channels, taps = weight.shape[1], weight.shape[2] * weight.shape[3]
-    if (relu and pool_stride == pool and as_pair(stride, "conv2d stride", 1) == (1, 1)
-            and as_pair(padding, "conv2d padding", 0) == (0, 0)
-            and channels <= DIRECT_MAX_CHANNELS and taps <= DIRECT_MAX_TAPS):
+    if (relu and pool_stride == pool and as_pair(padding, "conv2d padding", 0) == (0, 0)
+            and direct_route(weight.shape, as_pair(stride, "conv2d stride", 1))):
         return conv2d_max_pool_relu(x, weight, bias, pool)
     conv, conv_backward, xp = conv2d_parts(x, weight, bias, stride, padding)
     # The convolution's output is freed on return: its backward and the pooling's need
