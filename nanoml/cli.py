@@ -460,8 +460,8 @@ def explain(model, dataset, method, rows, steps, seed, out, data_dir, as_json):
     """Explain the saved MODEL: attributions, exact SHAP values, activations, importances.
 
     Methods: saliency, gradient-x-input, smoothgrad, integrated-gradients and activations
-    (deep learners), permutation (any), occlusion (images), treeshap (trees, forests),
-    linear-shap (linear models).
+    (deep learners), permutation (any), occlusion (images), treeshap (trees, forests,
+    gradient boosting), linear-shap (linear models).
     """
     result = nanoml.explain(model, dataset, method=method, rows=rows, steps=steps, seed=seed,
                             out=out, data_dir=data_dir)

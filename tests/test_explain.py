@@ -14,7 +14,7 @@ from nanoml_classic.tree import DecisionTreeClassifier
 
 import nanoml
 from nanoml.cli import cli
-from nanoml.explain import gradients
+from nanoml.explain import gradients, treeshap
 from nanoml.explain.gradients import IntegratedGradients, Saliency
 from nanoml.explain.permutation import METRICS, Occlusion, permutation_importance
 from nanoml.explain.treeshap import LinearSHAP, TreeSHAP
@@ -107,7 +107,14 @@ def _brute_force_shap(model, cover, x):
     return phi
 
 
-def test_treeshap_equals_brute_force_shapley_values_and_adds_up():
+@pytest.fixture(params=["algorithm 2", "tables"])
+def treeshap_route(request, monkeypatch):
+    """Run a test with TreeSHAP's path walk (Algorithm 2) or its coalition tables."""
+    monkeypatch.setattr(TreeSHAP, "tabulate", lambda self, n_rows: request.param == "tables")
+    return request.param
+
+
+def test_treeshap_equals_brute_force_shapley_values_and_adds_up(treeshap_route):
     X, y = _grid_data(200)
     tree = DecisionTreeClassifier(max_depth=6).fit(X, y)
     explainer = TreeSHAP(tree, X)
@@ -119,7 +126,7 @@ def test_treeshap_equals_brute_force_shapley_values_and_adds_up():
 
 
 @pytest.mark.parametrize("cls", [RandomForestClassifier, RandomForestRegressor])
-def test_treeshap_of_a_forest_adds_up_to_the_prediction(cls):
+def test_treeshap_of_a_forest_adds_up_to_the_prediction(cls, treeshap_route):
     X, y = _grid_data(300)
     forest = cls(n_estimators=10, max_depth=8).fit(X, y)
     # background other than the training rows: some nodes are reached by no row
@@ -128,7 +135,34 @@ def test_treeshap_of_a_forest_adds_up_to_the_prediction(cls):
     assert np.abs(delta).max() <= 1e-6
 
 
-def test_treeshap_agrees_with_shap_on_a_scikit_learn_tree_of_the_same_splits():
+@pytest.mark.parametrize("classes", [0, 2, 3])
+def test_treeshap_of_gradient_boosting_adds_up_to_its_raw_scores(classes, treeshap_route):
+    from nanoml_classic.boosting import GradientBoostingClassifier, GradientBoostingRegressor
+
+    X, y = _grid_data(300)
+    model = (GradientBoostingRegressor(max_iter=15).fit(X, X[:, 0] + X[:, 1] * X[:, 2])
+             if classes == 0 else GradientBoostingClassifier(max_iter=15).fit(X, y % classes))
+    explainer = TreeSHAP(model, X)
+    phi, delta = explainer.attribute(X[:30], return_convergence_delta=True)
+    assert phi.shape == (30, 5, 1 if classes <= 2 else classes)
+    assert np.abs(delta).max() <= 1e-6
+    np.testing.assert_allclose(phi.sum(axis=1) + explainer.expected_value,
+                               model.raw_score(X[:30]), atol=1e-9)
+
+
+def test_treeshap_tables_equal_the_path_walk_in_parts_and_whole(monkeypatch):
+    X, y = _grid_data(300)
+    forest = RandomForestRegressor(n_estimators=5, max_depth=7).fit(X, y)
+    explainer = TreeSHAP(forest, X)
+    assert explainer.tabulate(300) and not explainer.tabulate(1)
+    walked = explainer.attribute(X[:1])
+    whole = explainer.attribute(X)
+    monkeypatch.setattr(treeshap, "TABLE_ENTRIES", 256)  # many small parts
+    np.testing.assert_array_equal(explainer.attribute(X), whole)
+    np.testing.assert_allclose(whole[:1], walked, atol=1e-12)
+
+
+def test_treeshap_agrees_with_shap_on_a_scikit_learn_tree_of_the_same_splits(treeshap_route):
     shap = pytest.importorskip("shap", reason="shap (the test extra) is not installed")
     tree_module = pytest.importorskip("sklearn.tree", reason="scikit-learn is not installed")
     X, y = _grid_data()

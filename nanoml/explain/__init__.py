@@ -14,7 +14,8 @@ the model, one ``attribute(...)``, a convergence delta on request):
 - activations.py: filters, feature maps (convolutional learners), a 2-D map of the last
   hidden layer (deep classifiers);
 - permutation.py: permutation importance (every supervised learner), occlusion (images);
-- treeshap.py: exact TreeSHAP (trees, forests) and exact linear SHAP (linear models).
+- treeshap.py: exact TreeSHAP (trees, forests, gradient boosting) and exact linear SHAP
+  (linear models).
 """
 
 import dataclasses

@@ -272,8 +272,9 @@ class _Boosting(Learner):
         if early:
             self.validation_score_ = np.array(scores)
 
-    def _raw(self, X):
-        """Raw predictions (rows, outputs): baseline plus every tree's leaf value."""
+    def raw_score(self, X):
+        """Raw scores (rows, outputs): the baseline plus every tree's leaf value; log-odds
+        for a classifier, one column for two classes."""
         self.check_fitted()
         X = check_features(X, self.n_features_in_)
         raw = np.repeat(self.baseline_[None, :], X.shape[0], axis=0)
@@ -333,7 +334,7 @@ class GradientBoostingClassifier(_Boosting):
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""
-        raw = self._raw(X)
+        raw = self.raw_score(X)
         if raw.shape[1] == 1:
             p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
             return np.column_stack([1.0 - p, p])
@@ -367,4 +368,4 @@ class GradientBoostingRegressor(_Boosting):
         return self
 
     def predict(self, X):
-        return self._raw(X)[:, 0]
+        return self.raw_score(X)[:, 0]
