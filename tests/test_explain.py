@@ -226,6 +226,31 @@ def test_permutation_importance_equals_scikit_learn_on_the_same_permutations():
     assert grouped["importances"].shape == (2, 2)
 
 
+@pytest.mark.parametrize("kind", ["forest", "forest-regressor", "boosting"])
+def test_permutation_importance_of_trees_replays_exactly_what_predict_gives(kind):
+    from nanoml_classic.boosting import GradientBoostingClassifier
+
+    from nanoml.explain.permutation import TreeReplay
+
+    X, y = _grid_data(300)
+    if kind == "forest-regressor":
+        y = X[:, 0] * X[:, 1] / 100
+    model = {"forest": RandomForestClassifier(n_estimators=8),
+             "forest-regressor": RandomForestRegressor(n_estimators=8, max_depth=6),
+             "boosting": GradientBoostingClassifier(max_iter=8)}[kind].fit(X, y)
+    metric = METRICS["r2" if kind == "forest-regressor" else "accuracy"]
+    assert TreeReplay.of(model.predict, X) is not None
+    assert TreeReplay.of(lambda rows: model.predict(rows), X) is None
+    for groups in (None, [[0, 1], [4], [2, 3]]):
+        replayed = permutation_importance(model.predict, X, y, metric=metric, repeats=3,
+                                          groups=groups, seed=1)
+        called = permutation_importance(lambda rows: model.predict(rows), X, y,
+                                        metric=metric, repeats=3, groups=groups, seed=1)
+        for key in ("importances", "baseline"):
+            np.testing.assert_array_equal(replayed[key], called[key])
+    assert replayed["mean"].max() > 0
+
+
 def test_occlusion_of_a_linear_model_with_one_pixel_windows_is_weight_times_input():
     rng = np.random.default_rng(0)
     w = rng.standard_normal(16)

@@ -11,6 +11,7 @@ import numpy as np
 
 from nanoml import metrics
 from nanoml.errors import InputError, ParameterError
+from nanoml.explain import permutation_kernels as kernels
 from nanoml.validation import check_array, check_number
 
 # Scores where larger is better: a column's importance is how much shuffling it costs.
@@ -21,6 +22,9 @@ METRICS = {
 }
 # Occluded copies of one image per call of the model.
 OCCLUSION_BATCH = 512
+# Tree models are replayed (see `TreeReplay`) up to this many rows x trees x features
+# (64 MiB of first splits).
+REPLAY_ENTRIES = 1 << 24
 
 
 def metric_function(metric, task):
@@ -50,8 +54,11 @@ def permutation_importance(predict, X, y, *, metric, repeats=5, groups=None, see
 
     `permutations` (repeats x rows) are the row orders used, by default drawn from `seed`;
     features are scored on `workers` threads (default: Numba's thread count), each with
-    one copy of X whose shuffled columns are put back after use. -> dict with
-    ``importances`` (features or groups x repeats), ``mean``, ``std`` and ``baseline``.
+    one copy of X whose shuffled columns are put back after use. When `predict` is a nanoml
+    tree model's own ``predict``, its trees are replayed instead (`TreeReplay`): the same
+    predictions, with only the trees whose paths use a shuffled column walked again.
+    -> dict with ``importances`` (features or groups x repeats), ``mean``, ``std`` and
+    ``baseline``.
     """
     X = check_array(X)
     check_number("repeats", repeats, low=1, integer=True)
@@ -63,6 +70,12 @@ def permutation_importance(predict, X, y, *, metric, repeats=5, groups=None, see
     if permutations.shape != (repeats, X.shape[0]):
         raise InputError(f"permutations must have shape ({repeats}, {X.shape[0]}), got "
                          f"{permutations.shape}", argument="permutations")
+    replay = TreeReplay.of(predict, X)
+    if replay is not None:
+        baseline = float(metric(y, replay.predict(np.arange(X.shape[0]), [])))
+        importances = np.array([[baseline - metric(y, replay.predict(order, columns))
+                                 for order in permutations] for columns in groups])
+        return _summary(importances, baseline)
     baseline = float(metric(y, predict(X)))
     workers = workers or numba.get_num_threads()
     copies = queue.SimpleQueue()
@@ -83,8 +96,61 @@ def permutation_importance(predict, X, y, *, metric, repeats=5, groups=None, see
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         importances = np.array(list(pool.map(drops, groups)))
+    return _summary(importances, baseline)
+
+
+def _summary(importances, baseline):
+    importances = np.asarray(importances, np.float64)
     return {"importances": importances, "mean": importances.mean(axis=1),
             "std": importances.std(axis=1), "baseline": baseline}
+
+
+class TreeReplay:
+    """A nanoml tree model's predictions of X with some columns taken from other rows.
+
+    Every row's leaves, and the first split of each of its paths on each feature, are
+    found once; a shuffle then walks again only the trees whose path splits on a shuffled
+    column, from that split on, and the other trees keep their leaf. The leaf values are
+    summed in tree order from the model's starting value, as its own ``predict`` does, and
+    finished by the model's ``predict_from_tree_sums``: the predictions are bit for bit
+    ``predict``'s.
+    """
+
+    @classmethod
+    def of(cls, predict, X):
+        """A replay when `predict` is the ``predict`` of a fitted nanoml tree model and
+        X is small enough, else None."""
+        from nanoml.explain.treeshap import is_tree_model
+
+        model = getattr(predict, "__self__", None)
+        if (getattr(predict, "__name__", None) != "predict" or model is None
+                or not is_tree_model(model) or not hasattr(model, "predict_from_tree_sums")
+                or X.size * model.roots_.shape[0] > REPLAY_ENTRIES):
+            return None
+        return cls(model, X)
+
+    def __init__(self, model, X):
+        from nanoml.explain.treeshap import node_values
+
+        self.model, self.X = model, X
+        self.values, _, offset = node_values(model)
+        self.start = np.broadcast_to(offset, (X.shape[0], self.values.shape[1]))
+        shape = (X.shape[0], model.roots_.shape[0])
+        self.leaf = np.empty(shape, np.int64)
+        self.first = np.full((X.shape[1], *shape), -1, np.int32)
+        kernels.leaves_and_first_splits(X, model.feature_, model.threshold_, model.left_,
+                                        model.right_, model.roots_, self.leaf, self.first)
+
+    def predict(self, order, columns):
+        """The predictions with `columns` of row i taken from row order[i]."""
+        m = self.model
+        sums = np.array(self.start, np.float64)
+        shuffled = self.X.copy()
+        shuffled[:, columns] = self.X[np.asarray(order)[:, None], columns]
+        kernels.shuffled_tree_sums(shuffled, np.asarray(columns, np.int64), m.feature_,
+                                   m.threshold_, m.left_, m.right_, self.values, m.roots_,
+                                   self.leaf, self.first, sums)
+        return m.predict_from_tree_sums(sums)
 
 
 def check_groups(groups, n_features):

@@ -272,6 +272,9 @@ class _Boosting(Learner):
         if early:
             self.validation_score_ = np.array(scores)
 
+    def predict(self, X):
+        return self.predict_from_tree_sums(self.raw_score(X))
+
     def raw_score(self, X):
         """Raw scores (rows, outputs): the baseline plus every tree's leaf value; log-odds
         for a classifier, one column for two classes."""
@@ -334,15 +337,19 @@ class GradientBoostingClassifier(_Boosting):
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""
-        raw = self.raw_score(X)
-        if raw.shape[1] == 1:
-            p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
-            return np.column_stack([1.0 - p, p])
-        return _softmax(raw.T).T
+        return _probabilities(self.raw_score(X))
 
-    def predict(self, X):
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+    def predict_from_tree_sums(self, sums):
+        """The predictions of rows whose `raw_score` is `sums`."""
+        return self.classes_[np.argmax(_probabilities(sums), axis=1)]
+
+
+def _probabilities(raw):
+    """Class probabilities from raw scores: the logistic of one column, else softmax."""
+    if raw.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+        return np.column_stack([1.0 - p, p])
+    return _softmax(raw.T).T
 
 
 class GradientBoostingRegressor(_Boosting):
@@ -367,5 +374,6 @@ class GradientBoostingRegressor(_Boosting):
         self._boost(X, y, 1, np.array([y.mean()]), _gradients_squared, _squared_loss)
         return self
 
-    def predict(self, X):
-        return self.raw_score(X)[:, 0]
+    def predict_from_tree_sums(self, sums):
+        """The predictions of rows whose `raw_score` is `sums`."""
+        return sums[:, 0]

@@ -116,7 +116,8 @@ class _Trees(Learner):
         self.feature_, self.threshold_, self.left_, self.right_, self.value_, self.roots_ = arrays
         self.n_features_in_ = X.shape[1]
 
-    def _mean_value(self, X):
+    def tree_sums(self, X):
+        """Per row and output, the sum over the trees of the leaf value each gives X[row]."""
         self.check_fitted()
         X = check_array(X, n_features=self.n_features_in_)
         out = np.zeros((X.shape[0], self.value_.shape[1]))
@@ -124,8 +125,10 @@ class _Trees(Learner):
             X, self.feature_, self.threshold_, self.left_, self.right_, self.value_,
             self.roots_, out,
         )
-        out /= self.roots_.shape[0]
         return out
+
+    def predict(self, X):
+        return self.predict_from_tree_sums(self.tree_sums(X))
 
 
 class _TreeClassifier(_Trees):
@@ -144,11 +147,11 @@ class _TreeClassifier(_Trees):
 
     def predict_proba(self, X):
         """Class probabilities (columns in the order of ``classes_``): leaf class shares."""
-        return self._mean_value(X)
+        return self.tree_sums(X) / self.roots_.shape[0]
 
-    def predict(self, X):
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+    def predict_from_tree_sums(self, sums):
+        """The predictions of rows whose `tree_sums` are `sums`."""
+        return self.classes_[np.argmax(sums / self.roots_.shape[0], axis=1)]
 
 
 class _TreeRegressor(_Trees):
@@ -161,8 +164,9 @@ class _TreeRegressor(_Trees):
         self._grow(X, y, 1, tree_kernels.SQUARED_ERROR)
         return self
 
-    def predict(self, X):
-        return self._mean_value(X)[:, 0]
+    def predict_from_tree_sums(self, sums):
+        """The predictions of rows whose `tree_sums` are `sums`."""
+        return sums[:, 0] / self.roots_.shape[0]
 
 
 class DecisionTreeClassifier(_TreeClassifier):
