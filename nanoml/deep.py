@@ -103,6 +103,15 @@ def show_progress():
     return sys.stderr.isatty()
 
 
+def progress_mode():
+    """How training reports its epochs (`nanoml.train`'s `progress`): a bar and a line per
+    epoch on a terminal, only the lines elsewhere (a log keeps one line per epoch, not a
+    bar's redraws), nothing with NANOML_PROGRESS=off."""
+    if os.environ.get("NANOML_PROGRESS", "").lower() == "off":
+        return False
+    return True if show_progress() else "lines"
+
+
 class DeepLearner(Learner):
     """Base class of the neural-network learners (see the module docstring)."""
 
@@ -296,7 +305,7 @@ class DeepLearner(Learner):
             seed=self.seed, patience=patience,
             with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
             on_epoch=self._on_epoch,
-            progress=show_progress(), description=self.name, device=self.device,
+            progress=progress_mode(), description=self.name, device=self.device,
         )
 
     def _checkpoint(self, epoch):

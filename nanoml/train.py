@@ -156,9 +156,11 @@ def train(
     validation loss is measured (if `validation_fraction` > 0); on improvement the best
     weights are kept and `on_improvement(epoch)` is called (to write a checkpoint). With
     `patience`, training stops after that many epochs without improvement. At the end the
-    module holds the best weights seen. On `device` "cuda" the module (and the optimizer's
-    state) must already be there; X and y are moved there once (integer targets must be
-    valid class indices already: they are not checked again batch by batch).
+    module holds the best weights seen. `progress` True draws a bar and writes one line per
+    epoch to stderr, "lines" only the lines, False nothing. On `device` "cuda" the module
+    (and the optimizer's state) must already be there; X and y are moved there once
+    (integer targets must be valid class indices already: they are not checked again batch
+    by batch).
     `on_epoch(epoch, results)` gets each epoch's metrics (loss, val_loss, accuracy, ...);
     an exception it raises stops training (a tuner prunes a poor trial this way).
     """
@@ -177,7 +179,7 @@ def train(
             unit="img",
             unit_scale=True,
             leave=False,
-            disable=not progress,
+            disable=progress is not True,
             dynamic_ncols=True,
         )
         started = time.perf_counter()
@@ -211,7 +213,7 @@ def train(
         if progress:
             shown = ", ".join(f"{k} {v:.4f}" for k, v in results.items() if k != "seconds")
             tqdm.write(
-                f"epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s, "
+                f"{description} epoch {epoch}/{epochs}: {shown} ({seconds:.1f} s, "
                 f"{train_rows.shape[0] / seconds:,.0f} samples/s)",
                 file=sys.stderr,
             )

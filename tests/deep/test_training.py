@@ -103,3 +103,14 @@ def test_mean_and_std_match_numpy_in_float64():
     mean, std = mean_and_std(X, rows=64)
     assert mean == pytest.approx(X.mean(dtype=np.float64), rel=1e-12)
     assert std == pytest.approx(X.std(dtype=np.float64), rel=1e-9)
+
+
+@pytest.mark.parametrize("setting, lines", [("", 3), ("off", 0)])
+def test_without_a_terminal_each_epoch_is_one_line_on_stderr(monkeypatch, capsys, setting,
+                                                              lines):
+    monkeypatch.setenv("NANOML_PROGRESS", setting)
+    X = np.random.default_rng(0).standard_normal((60, 4))
+    MLP(hidden_sizes=(8,), epochs=3).fit(X, (X[:, 0] > 0).astype(int))
+    err = capsys.readouterr().err
+    assert err.count("mlp epoch ") == lines
+    assert "\r" not in err  # no bar redraws in a log
