@@ -4,6 +4,8 @@ The CLI turns any `NanomlError` into one line on stderr and exit code 2; everyth
 else is a bug and keeps its traceback.
 """
 
+import warnings
+
 
 class NanomlError(Exception):
     """Base class of every error caused by the user's input or environment.
@@ -80,3 +82,11 @@ class RunFolderError(NanomlError):
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped at its iteration cap before converging: the result may be
     poor. `nanoml run` prints it as one line."""
+
+
+def warn_not_converged(solver, cap, tol, advice, stacklevel=3):
+    """A ConvergenceWarning: `solver` (e.g. "logistic-regression's L-BFGS") used all `cap`
+    (e.g. "max_iter=100 iterations") before reaching tol; `advice` says what to try.
+    `stacklevel` 3 points at the caller of the function that warns."""
+    warnings.warn(f"{solver} stopped at {cap} before reaching tol={tol}; {advice}",
+                  ConvergenceWarning, stacklevel=stacklevel)

@@ -1,6 +1,7 @@
 """Conventions users rely on: what is refused with one clear message, and what is accepted."""
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -94,3 +95,27 @@ def test_a_solver_stopped_at_its_cap_says_so_in_one_line(tmp_path):
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if "max_iter" in line]
     assert lines == [lines[0]] and lines[0].startswith("warning: linear-svm stopped")
+
+
+@pytest.mark.parametrize("learner, params", [
+    ("logistic-regression", {"max_iter": 1}),
+    ("lasso", {"max_iter": 1, "tol": 1e-12}),
+    ("elastic-net", {"max_iter": 1, "tol": 1e-12}),
+])
+def test_every_capped_solver_warns_and_the_warning_names_its_cap(learner, params):
+    from nanoml.errors import ConvergenceWarning
+    from nanoml.plugins import get_learner
+    from nanoml.runner import make_learner
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 4)) * [1, 10, 100, 1000]
+    y = X @ [1.0, 0.1, 0.01, 0.001] + 0.1 * rng.standard_normal(80)
+    cls = get_learner(learner)
+    model = make_learner(cls, params, 0)
+    target = y if model.task == "regression" else (y > 0).astype(int)
+    with pytest.warns(ConvergenceWarning, match=f"^{learner}'s .* max_iter=1 "):
+        model.fit(X, target)
+    params["max_iter"] = 10_000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        make_learner(cls, params | {"tol": 1e-4}, 0).fit(X, target)

@@ -4,7 +4,7 @@ import numpy as np
 import scipy.linalg
 
 from nanoml import Learner
-from nanoml.errors import ParameterError
+from nanoml.errors import ParameterError, warn_not_converged
 from nanoml.validation import check_array, check_choice, check_number, check_targets
 from nanoml_classic.linear_kernels import enet_dense_cd, enet_gram_cd, gradient_descent_normal
 
@@ -241,6 +241,10 @@ class ElasticNet(_LinearRegressor):
         self.intercept_ = float(y_mean - x_mean @ coef)
         self.n_iter_ = int(sweeps)
         self.dual_gap_ = float(gap) / n
+        if self.n_iter_ >= self.max_iter:
+            warn_not_converged(f"{self.name}'s coordinate descent",
+                               f"max_iter={self.max_iter} sweeps", self.tol,
+                               "standardise the features, raise alpha or raise max_iter")
         self.n_features_in_ = d
         return self
 

@@ -8,7 +8,7 @@ import scipy.sparse
 import scipy.special
 
 from nanoml import Learner
-from nanoml.errors import ConvergenceWarning, InputError
+from nanoml.errors import ConvergenceWarning, InputError, warn_not_converged
 from nanoml.validation import check_array, check_number, check_sparse, encode_labels
 from nanoml_classic.logistic_kernels import hinge_dual_cd, softmax_cross_entropy
 from nanoml_classic.svm import platt_fit, platt_probability
@@ -108,6 +108,10 @@ class LogisticRegression(_LinearClassifier):
         self.coef_ = result.x[: m * d].reshape(m, d).copy()
         self.intercept_ = result.x[m * d :].copy()
         self.n_iter_ = int(result.nit)
+        if not result.success and self.n_iter_ >= self.max_iter:
+            warn_not_converged("logistic-regression's L-BFGS",
+                               f"max_iter={self.max_iter} iterations", self.tol,
+                               "standardise the features or raise max_iter")
         return self
 
     def predict_proba(self, X):

@@ -1,6 +1,5 @@
 """Kernel support vector machine (C-SVC), solved by SMO; one-vs-one for several classes."""
 
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -8,7 +7,7 @@ import numpy as np
 import scipy.special
 
 from nanoml import Learner
-from nanoml.errors import ConvergenceWarning
+from nanoml.errors import warn_not_converged
 from nanoml.validation import check_array, check_choice, check_number, encode_labels
 from nanoml_classic import svm_kernels
 from nanoml_classic.distances import row_norms_squared, squared_distances
@@ -81,12 +80,8 @@ def solve_binary(X, y, kernel, gamma, C, tol):
         row = kernel_matrix(X[status : status + 1], X, kernel, gamma, sq[status : status + 1], sq)
         cache[counters[svm_kernels.SLOT]] = row[0] * y[status] * y
     if status == svm_kernels.ITERATION_LIMIT:
-        warnings.warn(
-            f"svm: SMO stopped after {max_iter} iterations before reaching tol={tol}; "
-            "consider scaling the features",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_not_converged("svm's SMO", f"LIBSVM's limit of {max_iter} iterations", tol,
+                           "standardise the features or lower C", stacklevel=4)
     rho = svm_kernels.offset(y, alpha, G, C)
     return alpha, rho, int(counters[svm_kernels.ITERATIONS])
 
