@@ -57,7 +57,7 @@ def test_the_roc_scores_of_a_one_vs_one_svm_are_turned_towards_the_second_class(
     must still grow with classes_[1], or the curve would be drawn upside down."""
     model = runs["moons"].model
     data = nanoml.data.load_dataset("moons")
-    raw = model.decision_function(data.X_test)[:, 0]
+    raw = model.pairwise_decision(data.X_test)[:, 0]
     scores = figures.positive_scores(model, data.X_test, model.predict(data.X_test),
                                      model.classes_)
     assert metrics.roc_auc(data.y_test, -raw) > 0.95  # the raw values point the other way

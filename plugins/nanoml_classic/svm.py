@@ -163,8 +163,9 @@ class SVC(Learner):
     """C-support vector classifier with an RBF or linear kernel, as LIBSVM solves it.
 
     Each pair of classes gets its own binary SVM (one-vs-one, like scikit-learn's SVC);
-    a sample goes to the class that wins most pairwise votes, the first such class on a
-    tie. ``gamma="scale"`` is 1 / (n_features · X.var()), ``"auto"`` is 1 / n_features.
+    a sample goes to the class that wins most pairwise votes, a tie to the larger summed
+    confidence (`decision_function`; scikit-learn's ``break_ties=True``).
+    ``gamma="scale"`` is 1 / (n_features · X.var()), ``"auto"`` is 1 / n_features.
     Learned: ``support_`` (training indices of the support vectors),
     ``support_vectors_``, ``dual_coef_`` (pairs x support vectors: α·y, zero where a
     vector is not in that pair's problem) and ``intercept_`` (−ρ per pair); pairs are in
@@ -231,7 +232,7 @@ class SVC(Learner):
         self.gamma_ = gamma
         self.n_iter_ = iterations
         self.n_features_in_ = X.shape[1]
-        decision = self.decision_function(X)
+        decision = self.pairwise_decision(X)
         sigmoids = []
         for p, (a, b) in enumerate(pairs):
             members = _pair_rows(codes, a, b)
@@ -240,7 +241,18 @@ class SVC(Learner):
         return self
 
     def decision_function(self, X):
-        """Pairwise decision values, samples x pairs; positive favours the pair's first class."""
+        """Scores with linear-svm's conventions. Two classes: one value per sample, positive
+        for ``classes_[1]``. More: samples x classes, the pairwise votes each class won plus
+        its summed pairwise confidence squashed into (-1/3, 1/3) (scikit-learn's "ovr"
+        shape), so that the argmax is `predict`."""
+        pairwise = self.pairwise_decision(X)
+        if len(self.classes_) == 2:
+            return -pairwise[:, 0]
+        return _vote_scores(pairwise, len(self.classes_))
+
+    def pairwise_decision(self, X):
+        """Each pair's decision value, samples x pairs (pairs in ``intercept_`` order);
+        positive favours the pair's first class, as in LIBSVM's one-vs-one problems."""
         self.check_fitted()
         X = check_array(X, n_features=self.n_features_in_)
         sv = self.support_vectors_
@@ -254,7 +266,7 @@ class SVC(Learner):
     def predict_proba(self, X):
         """Class probabilities, columns in ``classes_`` order: each pair's decision values
         through its Platt sigmoid (``prob_a_``, ``prob_b_``), coupled as LIBSVM does."""
-        pairwise = platt_probability(self.decision_function(X), self.prob_a_, self.prob_b_)
+        pairwise = platt_probability(self.pairwise_decision(X), self.prob_a_, self.prob_b_)
         n_classes = len(self.classes_)
         if n_classes == 2:
             return np.stack([pairwise[:, 0], 1 - pairwise[:, 0]], axis=1)
@@ -266,14 +278,22 @@ class SVC(Learner):
         return pairwise_coupling(r)
 
     def predict(self, X):
-        decision = self.decision_function(X)
-        n_classes = len(self.classes_)
-        votes = np.zeros((decision.shape[0], n_classes), np.int64)
-        p = 0
-        for a in range(n_classes):
-            for b in range(a + 1, n_classes):
-                wins = decision[:, p] > 0
-                votes[:, a] += wins
-                votes[:, b] += ~wins
-                p += 1
-        return self.classes_[np.argmax(votes, axis=1)]
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores >= 0).astype(np.int64)]
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _vote_scores(pairwise, n_classes):
+    """samples x classes: votes won (a pair's first class wins where its value is
+    positive) plus the summed confidences c squashed as c / (3 (|c| + 1))."""
+    votes = np.zeros((pairwise.shape[0], n_classes))
+    confidence = np.zeros_like(votes)
+    first, second = np.triu_indices(n_classes, 1)  # the pairs' order
+    for p, (a, b) in enumerate(zip(first, second, strict=True)):
+        wins = pairwise[:, p] > 0
+        votes[:, a] += wins
+        votes[:, b] += ~wins
+        confidence[:, a] += pairwise[:, p]
+        confidence[:, b] -= pairwise[:, p]
+    return votes + confidence / (3 * (np.abs(confidence) + 1))

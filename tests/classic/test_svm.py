@@ -24,6 +24,23 @@ def _sklearn_ovo_decision(reference, X):
     return -values[:, None] if values.ndim == 1 else values
 
 
+@pytest.mark.parametrize("dataset", ["breast-cancer", "iris", "digits"])
+def test_decision_function_has_scikit_learns_sign_and_shape_and_argmax_is_predict(dataset):
+    sk_svm = pytest.importorskip("sklearn.svm")
+    X, y, X_test, _ = _standardised(dataset)
+    model = SVC(tol=1e-8).fit(X, y)
+    reference = sk_svm.SVC(tol=1e-8, break_ties=True).fit(X, y)
+    ours, theirs = model.decision_function(X_test), reference.decision_function(X_test)
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    if ours.ndim == 1:
+        np.testing.assert_array_equal(model.predict(X_test), model.classes_[(ours > 0) * 1])
+    else:
+        np.testing.assert_array_equal(model.predict(X_test),
+                                      model.classes_[np.argmax(ours, axis=1)])
+    np.testing.assert_array_equal(model.predict(X_test), reference.predict(X_test))
+
+
 @pytest.mark.parametrize("kernel", ["rbf", "linear"])
 def test_contract(kernel):
     check_learner(SVC, params={"kernel": kernel})
@@ -40,7 +57,7 @@ def test_matches_sklearn(dataset, kernel):
     assert model.score(X_test, y_test) >= reference.score(X_test, y_test) - 0.01
     # the same convex problem solved to the same tolerance: close decision values
     np.testing.assert_allclose(
-        model.decision_function(X_test), _sklearn_ovo_decision(reference, X_test), atol=0.02
+        model.pairwise_decision(X_test), _sklearn_ovo_decision(reference, X_test), atol=0.02
     )
 
 
@@ -55,7 +72,7 @@ def test_tight_tolerance_reaches_sklearns_solution():
     np.testing.assert_allclose(model.dual_coef_, -reference.dual_coef_[:, order], atol=1e-4)
     np.testing.assert_allclose(model.intercept_, -reference.intercept_, atol=1e-5)
     np.testing.assert_allclose(
-        model.decision_function(X_test), _sklearn_ovo_decision(reference, X_test), atol=1e-5
+        model.pairwise_decision(X_test), _sklearn_ovo_decision(reference, X_test), atol=1e-5
     )
 
 
@@ -94,7 +111,7 @@ def test_row_cache_and_full_matrix_agree(monkeypatch):
     cached = SVC(C=10.0, tol=1e-8).fit(X, y)
     # rows computed one by one round differently from whole blocks: same optimum only
     np.testing.assert_allclose(
-        cached.decision_function(X_test), full.decision_function(X_test), atol=1e-6
+        cached.pairwise_decision(X_test), full.pairwise_decision(X_test), atol=1e-6
     )
 
 
