@@ -88,3 +88,28 @@ def test_offline_without_a_copy_says_where_to_put_the_files(tmp_path, monkeypatc
     message = str(info.value)
     assert "no network connection" in message and str(tmp_path / "mnist") in message
     assert "\n" not in message
+    assert not (tmp_path / "mnist").exists()  # nothing left behind
+
+
+def test_a_download_that_fails_its_checksum_leaves_nothing_behind(tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "server"
+    served.mkdir()
+    for stem in mnist.FILES.values():
+        (served / (stem + ".gz")).write_bytes(b"not the real file" * 1000)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setitem(mnist.SOURCES["mnist"], "url",
+                            f"http://127.0.0.1:{server.server_address[1]}/")
+        monkeypatch.setitem(mnist.SOURCES["mnist"], "system", [])
+        monkeypatch.setattr(mnist, "cache_folder", lambda name: str(tmp_path / name))
+        with pytest.raises(DatasetUnavailableError, match="cannot download mnist"):
+            mnist.load("mnist")
+    finally:
+        server.shutdown()
+    assert not (tmp_path / "mnist").exists()

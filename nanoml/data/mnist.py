@@ -89,12 +89,18 @@ def local_files(name, data_dir=None):
 
 
 def download(name):
-    """Fetch the four files into the cache folder, checksums verified; key -> path."""
+    """Fetch the four files into the cache folder, checksums verified; key -> path.
+
+    Each file is written under a temporary name and renamed once its checksum matches
+    (pooch does this), so a failed download leaves no partial file; a cache folder this
+    call created is removed again if it stays empty.
+    """
     import pooch
 
     pooch.get_logger().setLevel("WARNING")  # our own progress bar says enough
     source = SOURCES[name]
     folder = cache_folder(name)
+    created = not os.path.isdir(folder)
     paths = {}
     for key, stem in FILES.items():
         try:
@@ -107,6 +113,8 @@ def download(name):
             )
         except Exception as exc:  # offline, refused, or a checksum mismatch
             reason = _short_reason(exc)
+            if created and os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
             raise DatasetUnavailableError(
                 f"cannot download {name} ({reason}); put "
                 f"{', '.join(s + '.gz' for s in FILES.values())} in {folder} "
