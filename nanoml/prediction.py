@@ -3,7 +3,8 @@
 The file is read in chunks and each chunk is encoded the way the model's training data
 was (the input schema in the model file), so a file larger than memory streams through.
 With a Dask client the chunks are predicted on the cluster's workers: the model file is
-sent to each worker once, and the client only reads, sends and writes, in file order.
+sent to each worker once; each worker reads and encodes its own parts of a CSV file (byte
+ranges cut at line starts), so the client only cuts, collects and writes, in file order.
 """
 
 import collections
@@ -15,9 +16,16 @@ import tempfile
 import numpy as np
 
 from nanoml import modelfile
-from nanoml.data.files import read_arrays, schema_from_json
+from nanoml.data.files import numbers_matrix, read_arrays, schema_from_json
 from nanoml.data.images import ImageSchema, image_files
-from nanoml.data.tables import TableSchema, iter_table
+from nanoml.data.tables import (
+    TABLE_SUFFIXES,
+    TableSchema,
+    csv_parts,
+    iter_table,
+    numbers_table,
+    read_part,
+)
 from nanoml.errors import InputError, ParameterError
 
 CHUNK_ROWS = 65536
@@ -47,24 +55,63 @@ def chunks(path, schema, n_features, rows=CHUNK_ROWS):
         return
     if isinstance(schema, ImageSchema):
         raise InputError(f"the model reads images; '{path}' is not a folder of images")
-    import pyarrow as pa
-
     start = 0
-    types = schema.column_types() if schema is not None else None
-    for batch in iter_table(path, types, rows):
-        table = pa.Table.from_batches([batch])
-        where = f"'{path}'"
-        if schema is None:
-            X = _numeric_columns(table, n_features, where)
-            targets = None
-        else:
-            X = schema.encode(table, where)
-            has_target = schema.target in table.column_names
-            targets = table.column(schema.target).to_numpy(zero_copy_only=False) \
-                if has_target else None
-        ids = np.arange(start, start + table.num_rows)
-        start += table.num_rows
+    parts = _csv_parts(path, rows)
+    if parts is not None:
+        inputs = (_part_input(path, part, schema, n_features) for part in parts)
+    else:
+        import pyarrow as pa
+
+        types = schema.column_types() if schema is not None else None
+        inputs = (_table_input(pa.Table.from_batches([batch]), schema, n_features, path)
+                  for batch in iter_table(path, types, rows))
+    for X, targets in inputs:
+        ids = np.arange(start, start + X.shape[0])
+        start += X.shape[0]
         yield ids, X, targets
+
+
+def _csv_parts(path, rows):
+    """[(names, start, end), ...]: the parts of a CSV/TSV file that are read apart, each
+    by whichever process predicts it; None for other files, or where a CSV file must be
+    read from its start."""
+    suffix = os.path.splitext(path)[1].lower()
+    if TABLE_SUFFIXES.get(suffix, None) is None:
+        return None
+    found = csv_parts(path, rows)
+    if found is None:
+        return None
+    names, ranges = found
+    return [(names, start, end) for start, end in ranges]
+
+
+def _part_input(path, part, schema, n_features):
+    """(X, targets or None) of one part of `_csv_parts`, encoded as `schema` says."""
+    names, start, end = part
+    numbers = schema is None or all(c.kind == "number" for c in schema.columns)
+    types = schema.column_types() if schema is not None else None
+    data = read_part(path, names, start, end, types, numbers)
+    if not isinstance(data, tuple):
+        return _table_input(data, schema, n_features, path)
+    if schema is None:
+        if data[1].shape[1] != n_features:
+            raise InputError(f"'{path}' has {data[1].shape[1]} columns but the model was "
+                             f"trained on {n_features} features")
+        return data[1], None
+    if all(c.name in names for c in schema.columns):
+        return numbers_matrix(*data, schema)
+    return _table_input(numbers_table(*data), schema, n_features, path)
+
+
+def _table_input(table, schema, n_features, path):
+    """(X, targets or None) of a pyarrow table, encoded as `schema` says."""
+    where = f"'{path}'"
+    if schema is None:
+        return _numeric_columns(table, n_features, where), None
+    has_target = schema.target in table.column_names
+    targets = table.column(schema.target).to_numpy(zero_copy_only=False) \
+        if has_target else None
+    return schema.encode(table, where), targets
 
 
 def _numeric_columns(table, n_features, where):
@@ -111,8 +158,10 @@ def _outputs(model, X, proba):
     return {"prediction": np.asarray(model.predict(X))}
 
 
-def _remote_outputs(digest, model_bytes, X, proba):
-    """`_outputs` on a Dask worker, which loads each model file once."""
+def _remote_outputs(digest, model_bytes, task, proba):
+    """`_outputs` on a Dask worker, which loads each model file once: of the rows X when
+    `task` is ("rows", X), or of a part of a CSV file it reads itself when `task` is
+    ("part", path, part, schema document, n_features); -> (rows, outputs)."""
     model = _LOADED.get(digest)
     if model is None:
         from nanoml.learner import Learner
@@ -122,7 +171,13 @@ def _remote_outputs(digest, model_bytes, X, proba):
             with open(path, "wb") as fh:
                 fh.write(model_bytes)
             model = _LOADED[digest] = Learner.load(path)
-    return _outputs(model, X, proba)
+    if task[0] == "rows":
+        X = task[1]
+    else:
+        _, path, part, document, n_features = task
+        schema = None if document is None else TableSchema.from_json(document, "the model")
+        X = _part_input(path, part, schema, n_features)[0]
+    return X.shape[0], _outputs(model, X, proba)
 
 
 def predict_file(model_path, data_path, out=None, *, proba=False, client=None,
@@ -130,39 +185,56 @@ def predict_file(model_path, data_path, out=None, *, proba=False, client=None,
     """Write the predictions of the model at `model_path` for the file or folder at
     `data_path` to `out` (CSV, or Parquet by its name; None: CSV on standard output);
     -> the number of rows predicted. `client`: a dask.distributed Client whose workers
-    predict the chunks."""
+    predict the chunks; each reads its own parts of a CSV file (at the same path)."""
     model, schema = read_model(model_path)
     data_path = os.fspath(data_path)
     if proba and not hasattr(model, "predict_proba"):
         raise ParameterError(f"learner '{model.name}' gives no class probabilities",
                              argument="proba")
     n_features = model.n_features_in_
-    pending = collections.deque()
-    if client is not None:
-        with open(model_path, "rb") as fh:
-            data = fh.read()
-        digest = hashlib.sha256(data).hexdigest()
-        sent_model = client.scatter(data, broadcast=True)
-        # at most two chunks a worker in flight: memory stays bounded
-        in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
     written = 0
     with _Writer(out, id_name="file" if os.path.isdir(data_path) else "row") as writer:
-        for ids, X, _ in chunks(data_path, schema, n_features, rows):
-            if client is None:
+        if client is None:
+            for ids, X, _ in chunks(data_path, schema, n_features, rows):
                 writer.write(ids, _outputs(model, X, proba))
-            else:
-                pending.append((ids, client.submit(_remote_outputs, digest, sent_model, X,
-                                                   proba, pure=False)))
-                while len(pending) > in_flight:
-                    done_ids, future = pending.popleft()
-                    writer.write(done_ids, future.result())
-            written += len(ids)
-        while pending:
-            done_ids, future = pending.popleft()
-            writer.write(done_ids, future.result())
+                written += len(ids)
+        else:
+            for ids, n, outputs in _on_cluster(client, model_path, data_path, schema,
+                                               n_features, proba, rows):
+                writer.write(np.arange(written, written + n) if ids is None else ids, outputs)
+                written += n
         if written == 0:
             raise InputError(f"'{data_path}' holds no rows to predict")
     return written
+
+
+def _on_cluster(client, model_path, data_path, schema, n_features, proba, rows):
+    """(ids or None, rows, outputs) of each chunk in file order, predicted on the cluster's
+    workers: the parts of a CSV file are read by the workers (ids None: row numbers),
+    other files' chunks here."""
+    with open(model_path, "rb") as fh:
+        data = fh.read()
+    digest = hashlib.sha256(data).hexdigest()
+    sent_model = client.scatter(data, broadcast=True)
+    # at most two chunks a worker in flight: memory stays bounded
+    in_flight = 2 * max(1, len(client.scheduler_info()["workers"]))
+    parts = None if os.path.isdir(data_path) else _csv_parts(data_path, rows)
+    if parts is not None:
+        document = schema.to_json() if isinstance(schema, TableSchema) else None
+        tasks = ((None, ("part", data_path, part, document, n_features)) for part in parts)
+    else:
+        tasks = ((ids, ("rows", X)) for ids, X, _ in chunks(data_path, schema, n_features,
+                                                             rows))
+    pending = collections.deque()
+    for ids, task in tasks:
+        pending.append((ids, client.submit(_remote_outputs, digest, sent_model, task, proba,
+                                           pure=False)))
+        while len(pending) > in_flight:
+            ids, future = pending.popleft()
+            yield (ids, *future.result())
+    while pending:
+        ids, future = pending.popleft()
+        yield (ids, *future.result())
 
 
 def evaluate_file(model_path, data_path):

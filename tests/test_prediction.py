@@ -119,7 +119,15 @@ def test_a_dask_cluster_predicts_the_same(forest, houses, tmp_path):
     from nanoml.cluster import connected
 
     _, model_path = forest
-    predict_file(model_path, houses, tmp_path / "here.csv", rows=50)
+    ridge = nanoml.run("ridge", "quadratic", out=tmp_path / "ridge").model
+    ridge.save(tmp_path / "ridge.npz")
+    X = np.random.default_rng(0).standard_normal((500, 1))
+    write_table(tmp_path / "x.csv", ["x"], X.tolist())
+    jobs = [(model_path, houses), (tmp_path / "ridge.npz", tmp_path / "x.csv")]
+    for i, (model, data) in enumerate(jobs):  # text: pyarrow reads parts; numbers: Numba
+        predict_file(model, data, tmp_path / f"here{i}.csv", rows=50)
     with connected(workers=2) as client:
-        predict_file(model_path, houses, tmp_path / "there.csv", rows=50, client=client)
-    assert read_csv(tmp_path / "here.csv") == read_csv(tmp_path / "there.csv")
+        for i, (model, data) in enumerate(jobs):
+            predict_file(model, data, tmp_path / f"there{i}.csv", rows=50, client=client)
+    for i in range(2):
+        assert read_csv(tmp_path / f"here{i}.csv") == read_csv(tmp_path / f"there{i}.csv")

@@ -1,5 +1,6 @@
 """The user's own files: reading a large numeric CSV beside pandas, and `nanoml predict`
-streaming it through a random forest, in one process and on two Dask workers."""
+streaming it through a random forest, in one process and on Dask workers, its peak memory
+flat in the file's size."""
 
 import os
 import shutil
@@ -25,8 +26,8 @@ def _numeric_csv(folder, rows=ROWS):
 
 
 class ReadCSV:
-    """1,000,000 rows x 20 numeric columns: nanoml's reader (to the split Dataset) beside
-    pandas' read_csv (to a DataFrame)."""
+    """1,000,000 rows x 20 numeric columns: nanoml's reader (to the split Dataset, and the
+    parse alone) beside pandas' read_csv (to a DataFrame)."""
 
     timeout = 600
     number = 1
@@ -40,6 +41,11 @@ class ReadCSV:
         from nanoml.data import load_file
 
         load_file(path)
+
+    def time_nanoml_parse(self, path):
+        from nanoml.data.tables import read_numbers
+
+        read_numbers(path)
 
     def time_pandas(self, path):
         import pandas
@@ -88,3 +94,32 @@ class PredictFile:
 
     def peakmem_predict(self, folder, workers):
         self.time_predict(folder, workers)
+
+
+class PredictMemory:
+    """Peak memory of `nanoml predict` in one process for files of 250,000, 1,000,000 and
+    2,000,000 rows: it stays that of one chunk and the model, whatever the file's size."""
+
+    params = [[250_000, 1_000_000, 2_000_000]]
+    param_names = ["rows"]
+    timeout = 1200
+    number = 1
+    repeat = 1
+
+    def setup_cache(self):
+        import nanoml
+
+        folder = tempfile.mkdtemp(prefix="nanoml-bench-memory-")
+        for rows in self.params[0]:
+            os.rename(_numeric_csv(folder, rows), os.path.join(folder, f"{rows}.csv"))
+        train = _numeric_csv(tempfile.mkdtemp(dir=folder), rows=20_000)
+        nanoml.run("random-forest", train, params={"n_estimators": 20},
+                   out=os.path.join(folder, "run"))
+        return folder
+
+    def peakmem_predict(self, folder, rows):
+        from nanoml.prediction import predict_file
+
+        with tempfile.TemporaryDirectory() as out:
+            predict_file(os.path.join(folder, "run", "model.npz"),
+                         os.path.join(folder, f"{rows}.csv"), os.path.join(out, "p.csv"))

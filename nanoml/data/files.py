@@ -12,7 +12,14 @@ import numpy as np
 
 from nanoml.data import Dataset, train_test_split
 from nanoml.data.images import ImageSchema, read_image_folder
-from nanoml.data.tables import TABLE_SUFFIXES, TableSchema, learn_schema, read_table
+from nanoml.data.tables import (
+    TABLE_SUFFIXES,
+    TableSchema,
+    learn_schema,
+    numbers_table,
+    read_numbers,
+    read_table,
+)
 from nanoml.errors import DatasetUnavailableError, InputError, ModelFileError, ParameterError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -64,7 +71,12 @@ def load_file(path, *, target=None, impute=None, task=None, seed=0, test_fractio
 
 
 def _table(path, target, impute):
-    table = read_table(path)
+    numbers = read_numbers(path)
+    if numbers is None:
+        table = read_table(path)
+    else:
+        # the schema of columns of numbers follows from their types, unless imputing
+        table = numbers_table(*numbers, rows=slice(None) if impute else slice(0))
     names = table.column_names
     target = names[-1] if target is None else target
     if target not in names:
@@ -73,12 +85,30 @@ def _table(path, target, impute):
     if len(names) < 2:
         raise InputError(f"'{path}' has one column; a dataset needs features and a target")
     schema = learn_schema(table, target, impute)
+    if numbers is not None:
+        return numbers_matrix(*numbers, schema) + (schema, {"feature_names": schema.feature_names})
     y = table.column(target)
     if y.null_count:
         raise InputError(f"the target column '{target}' of '{path}' has {y.null_count} "
                          "missing value(s); remove those rows")
     y = y.to_numpy(zero_copy_only=False)
     return schema.encode(table, f"'{path}'"), y, schema, {"feature_names": schema.feature_names}
+
+
+def numbers_matrix(names, values, integer, schema):
+    """(X, y or None) of a table of numbers (`read_numbers`) that has every feature column
+    of `schema`, all of kind number: the columns as they are, sliced rather than copied
+    where they lie side by side; y the target column, if the table has it."""
+    features = [names.index(c.name) for c in schema.columns]
+    if features == list(range(features[0], features[0] + len(features))):
+        X = values[:, features[0]:features[0] + len(features)]
+    else:
+        X = values[:, features]
+    if schema.target not in names:
+        return X, None
+    target = names.index(schema.target)
+    y = values[:, target]
+    return X, y.astype(np.int64) if integer[target] else y
 
 
 def read_arrays(path, mmap=False):

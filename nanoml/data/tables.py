@@ -8,6 +8,7 @@ files exactly as training did, and a file of other columns is refused by name.
 """
 
 import dataclasses
+import os
 
 import numpy as np
 
@@ -208,6 +209,123 @@ def _fill_value(array, column, impute):
     return float(values.mean() if impute == "mean" else np.median(values))
 
 
+def read_numbers(path):
+    """(column names, values, integer) of a CSV/TSV file of numbers only, parsed in parallel
+    (see `nanoml.data.numeric_csv`); None for any other table, which `read_table` reads."""
+    from nanoml.data.numeric_csv import read_numeric_csv
+
+    delimiter = TABLE_SUFFIXES[_suffix(path)]
+    if delimiter is None:
+        return None
+    try:
+        return read_numeric_csv(path, delimiter)
+    except FileNotFoundError:
+        raise DatasetUnavailableError(f"data file '{path}' does not exist") from None
+    except OSError:
+        return None  # pyarrow's reader says what is wrong
+
+
+def numbers_table(names, values, integer, rows=slice(None)):
+    """`rows` of the parsed numbers as a pyarrow Table, each column typed as pyarrow's CSV
+    reader types it (int64 where a column holds integers only)."""
+    import pyarrow as pa
+
+    columns = [values[rows, j].astype(np.int64 if integer[j] else np.float64)
+               for j in range(len(names))]
+    return pa.table(dict(zip(names, columns, strict=True)))
+
+
+def csv_parts(path, rows):
+    """(column names, [(start, end), ...]) cutting the CSV/TSV file at `path` into byte
+    ranges of about `rows` rows each, at line starts, that `read_part` reads apart from
+    one another; None where a cut would fall inside a quoted field (or the header is one
+    `read_table` must read)."""
+    from nanoml.data.numeric_csv import header
+
+    delimiter = TABLE_SUFFIXES[_suffix(path)]
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        raise DatasetUnavailableError(f"data file '{path}' does not exist") from None
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = np.frombuffer(fh.read(1 << 20), dtype=np.uint8)
+        names, begin = header(head, delimiter) if head.shape[0] else (None, 0)
+        if names is None or begin >= size:
+            return None
+        sample = head[begin:]
+        part_bytes = max(1, int(rows * sample.shape[0]
+                                / max(1, int(np.count_nonzero(sample == 10)))))
+        cuts = [begin]
+        while cuts[-1] + part_bytes < size:
+            cuts.append(_next_line(fh, cuts[-1] + part_bytes))
+        cuts = sorted(set(c for c in cuts if c < size)) + [size]
+        quotes = 0
+        for start, end in zip(cuts[:-1], cuts[1:], strict=True):
+            quotes += _count_quotes(fh, start, end)
+            if quotes % 2:  # a quoted field spans the cut at `end`
+                return None
+    return names, list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def _next_line(fh, at):
+    """The offset of the first line start at or after `at` in the file `fh`."""
+    fh.seek(at - 1)
+    while True:
+        block = fh.read(1 << 16)
+        end = block.find(b"\n")
+        if end >= 0 or not block:
+            return at + end if end >= 0 else at + len(block) - 1
+        at += len(block)
+
+
+def _count_quotes(fh, start, end):
+    """Double quotes among bytes start:end of the file `fh`, counted on a mapped window
+    (no copy, and unmapped after: the file's pages stay out of this process)."""
+    import mmap
+
+    from nanoml.data import csv_kernels
+
+    offset = start - start % mmap.ALLOCATIONGRANULARITY
+    window = mmap.mmap(fh.fileno(), end - offset, offset=offset, access=mmap.ACCESS_READ)
+    try:
+        buf = np.frombuffer(window, dtype=np.uint8)
+        bounds = np.linspace(start - offset, end - offset, 9).astype(np.int64)
+        counts = np.empty(8, dtype=np.int64)
+        csv_kernels.count_byte(buf, bounds[:-1], bounds[1:], ord('"'), counts)
+        del buf
+        return int(counts.sum())
+    finally:
+        window.close()
+
+
+def read_part(path, names, start, end, column_types=None, numbers=True):
+    """The rows in bytes start:end of the CSV/TSV file at `path` (a range of `csv_parts`),
+    whose columns are `names`: with `numbers`, (names, values, integer) as
+    `read_numbers` gives them where every field is a number, else a pyarrow Table."""
+    from nanoml.data.numeric_csv import parse_numeric
+
+    delimiter = TABLE_SUFFIXES[_suffix(path)]
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    if numbers:
+        parsed = parse_numeric(np.frombuffer(data, dtype=np.uint8), delimiter, names)
+        if parsed is not None:
+            return parsed
+    import io
+
+    import pyarrow.csv as pacsv
+
+    try:
+        return pacsv.read_csv(io.BytesIO(data),
+                              read_options=pacsv.ReadOptions(column_names=names),
+                              parse_options=_parse_options(_suffix(path)),
+                              convert_options=_convert_options(column_types))
+    except Exception as exc:
+        raise InputError(f"cannot read '{path}': {_arrow_reason(exc)}") from None
+
+
 def read_table(path, column_types=None):
     """A whole CSV/TSV/Parquet file as a pyarrow Table; defects are one-line errors."""
     suffix = _suffix(path)
@@ -261,8 +379,6 @@ def iter_table(path, column_types=None, rows=65536):
 
 
 def _suffix(path):
-    import os
-
     suffix = os.path.splitext(str(path))[1].lower()
     if suffix not in TABLE_SUFFIXES:
         raise InputError(
