@@ -36,8 +36,11 @@ def coerce(name, text, default):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise ParameterError(f"hyperparameter '{name}' expects a number, got '{text}'")
-    if kind in (tuple, list):
-        parts = [parse_literal(p) for p in text.split(",") if p.strip()]
+    if kind in (tuple, list):  # "128,64", or as `nanoml info` prints it: "(128, 64)", "[64]"
+        inner = text.strip()
+        if inner[:1] + inner[-1:] in ("()", "[]"):
+            inner = inner[1:-1]
+        parts = [parse_literal(p) for p in inner.split(",") if p.strip()]
         return kind(parts)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value  # a text default may also take numbers (svm's gamma: 'scale' or 0.1)

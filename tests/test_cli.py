@@ -120,6 +120,15 @@ def test_new_plugin_writes_a_package_or_says_in_one_line_why_not(tmp_path):
     assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("text, value", [("(128, 64)", (128, 64)), ("(128,)", (128,)),
+                                         ("[64]", (64,)), ("128,64", (128, 64)), ("64", (64,))])
+def test_tuple_hyperparameters_take_the_form_info_prints(text, value):
+    from nanoml.params import coerce
+
+    assert coerce("hidden_sizes", text, (128,)) == value
+    assert coerce("hidden_sizes", str(value), (128,)) == value  # as `nanoml info` shows it
+
+
 def test_text_hyperparameters_also_take_numbers(tmp_path):
     from nanoml.params import coerce
 
