@@ -55,7 +55,8 @@ def _scan_classes(xf, order, start, end, y, weight, total, total_w, min_leaf, en
         left[k] = 0
         right[k] = total[k]
         right_sq += total[k] * total[k]
-        right_xlx += xlogx[total[k]]
+        if entropy:  # xlogx has one entry only for Gini
+            right_xlx += xlogx[total[k]]
     left_w = 0
     right_w = total_w
     best = -np.inf
