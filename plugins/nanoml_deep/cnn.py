@@ -5,6 +5,7 @@ import math
 from nanoml import nn
 from nanoml.deep import NetworkClassifier
 from nanoml.errors import ParameterError
+from nanoml.validation import check_number
 
 FILTERS = 32
 KERNEL = 3
@@ -23,6 +24,8 @@ class CNN(NetworkClassifier):
         compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         fit(epochs=10, batch_size=32, validation_split=0.1)
 
+    ``dropout`` > 0 (not in the tutorial; 0 by default) drops that share of the flattened
+    features before the dense layer while training, a regulariser the tuner may choose.
     Pixels are standardised with the mean and standard deviation of all training pixels.
     At the default ``epochs=None`` it trains the tutorial's 10 epochs where an epoch is
     long (Fashion-MNIST) and, on small data (the 8x8 digits), more epochs with early
@@ -32,12 +35,17 @@ class CNN(NetworkClassifier):
     name = "cnn"
     default_dataset = "digits"
     description = "the tutorial's CNN: conv 3x3x32 + ReLU, 2x2 max pool, dense softmax; Adam"
-    search_space = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [32, 64, 128]}
+    search_space = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [32, 64, 128],
+                    "dropout": [0.0, 0.25, 0.5]}
     input_ndim = 3
 
     def __init__(self, epochs=None, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
-                 patience=None, device="cpu", input_shape=None):
+                 patience=None, device="cpu", input_shape=None, dropout=0.0):
         self.store_params(locals())
+
+    def check_params(self):
+        super().check_params()
+        check_number("dropout", self.dropout, low=0, high=0.95)
 
     def build_network(self, rng):
         channels, height, width = self.input_shape_
@@ -51,7 +59,10 @@ class CNN(NetworkClassifier):
         dense = nn.Linear(FILTERS * pooled_h * pooled_w, self.n_outputs(), rng=rng)
         for layer in (conv, dense):
             _keras_init(layer, rng)
-        return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten(), dense)
+        # no Dropout layer at 0, so that the dense layer keeps the tutorial model's key
+        regularise = [nn.Dropout(self.dropout, rng=rng)] if self.dropout > 0 else []
+        return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten(), *regularise,
+                             dense)
 
 
 def _keras_init(layer, rng):

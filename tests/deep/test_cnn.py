@@ -32,6 +32,18 @@ def test_layers_are_the_tutorials(digits):
     assert model.input_shape_ == (1, 8, 8)
 
 
+def test_dropout_sits_before_the_dense_layer_and_survives_a_save(digits, tmp_path):
+    model = CNN(epochs=1, dropout=0.5).fit(digits.X_train[:64], digits.y_train[:64])
+    kinds = [type(layer).__name__ for layer in model.module_]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Dropout", "Linear"]
+    assert model.module_[4].p == 0.5
+    model.save(tmp_path / "model.npz")
+    loaded = CNN.load(tmp_path / "model.npz")
+    np.testing.assert_array_equal(loaded.predict(digits.X_test), model.predict(digits.X_test))
+    with pytest.raises(ParameterError, match="dropout"):
+        CNN(dropout=1.5).fit(digits.X_train[:64], digits.y_train[:64])
+
+
 def test_input_shape_is_inferred_or_required(digits):
     with pytest.raises(ParameterError, match="input_shape"):
         CNN(epochs=1).fit(np.zeros((20, 10)), np.arange(20) % 2)
