@@ -82,6 +82,8 @@ def pipeline_for(cls, dataset):
     entry = plugin_set().datasets.get(dataset) if isinstance(dataset, str) else None
     if entry is None or not entry.pipeline or entry.pipeline == cls.name:
         return None
+    if getattr(cls, "reads_text", False):  # a learner that reads raw documents itself
+        return None
     chain = learner_class(entry.pipeline)
     return chain if chain.task == cls.task else None
 

@@ -120,9 +120,6 @@ def test_sparse_input_errors_are_clear():
     X = scipy.sparse.csr_matrix(np.array([[1.0, -2.0], [0.0, 3.0]]))
     with pytest.raises(InputError, match=r"non-negative.*index \(0, 1\)"):
         MultinomialNB().fit(X, [0, 1])
-    from nanoml_classic.logistic import LinearSVM
-    with pytest.raises(InputError, match="takes dense X"):
-        LinearSVM().fit(abs(X), [0, 1])
 
 
 def test_fortunes_reader_on_fixture():
@@ -186,3 +183,14 @@ def test_cli_bad_vocabulary_is_one_line_exit_2(tmp_path):
     assert len(result.output.strip().splitlines()) == 1
     assert "holds no words" in result.output
     assert not (tmp_path / "r").exists()
+
+
+def test_pipeline_feeds_linear_svm_sparse_rows_for_the_dense_model():
+    from nanoml_classic.logistic import LinearSVM
+
+    labels = np.arange(len(CORPUS) * 5) % 3
+    pipe = TextPipeline(vectorizer="tfidf", classifier="linear-svm").fit(CORPUS * 5, labels)
+    dense = LinearSVM().fit(pipe.vectorizer_.transform(CORPUS * 5).toarray(), labels)
+    np.testing.assert_array_equal(pipe.classifier_.coef_, dense.coef_)
+    np.testing.assert_array_equal(pipe.predict(CORPUS), dense.predict(
+        pipe.vectorizer_.transform(CORPUS).toarray()))

@@ -1,5 +1,6 @@
 """Linear classifiers: multinomial logistic regression and the linear support vector machine."""
 
+import functools
 import warnings
 
 import numpy as np
@@ -10,7 +11,11 @@ import scipy.special
 from nanoml import Learner
 from nanoml.errors import ConvergenceWarning, InputError, warn_not_converged
 from nanoml.validation import check_array, check_number, check_sparse, encode_labels
-from nanoml_classic.logistic_kernels import hinge_dual_cd, softmax_cross_entropy
+from nanoml_classic.logistic_kernels import (
+    hinge_dual_cd,
+    hinge_dual_cd_csr,
+    softmax_cross_entropy,
+)
 from nanoml_classic.svm import platt_fit, platt_probability
 
 
@@ -136,6 +141,7 @@ class LinearSVM(_LinearClassifier):
     default_dataset = "breast-cancer"
     description = "hinge-loss linear SVM, one-vs-rest, LIBLINEAR dual coordinate descent"
     search_space = {"C": [0.01, 0.1, 1.0, 10.0]}
+    accepts_sparse = True  # CSR rows go to the solver's CSR kernel: the same model
 
     def __init__(self, C=1.0, max_iter=1000, tol=1e-4, seed=0):
         self.C = C
@@ -154,11 +160,14 @@ class LinearSVM(_LinearClassifier):
         rng = np.random.default_rng(self.seed)
         weights = np.zeros((len(positives), X.shape[1] + 1))
         epochs = 0
+        if scipy.sparse.issparse(X):
+            solve = functools.partial(hinge_dual_cd_csr, X.indptr, X.indices, X.data,
+                                      X.shape[1])
+        else:
+            solve = functools.partial(hinge_dual_cd, X)
         for row, positive in zip(weights, positives, strict=True):
             signs = np.where(codes == positive, 1.0, -1.0)
-            used = hinge_dual_cd(
-                X, signs, float(self.C), int(self.max_iter), float(self.tol), rng, row
-            )
+            used = solve(signs, float(self.C), int(self.max_iter), float(self.tol), rng, row)
             epochs = max(epochs, used)
         if epochs >= self.max_iter:
             warnings.warn(

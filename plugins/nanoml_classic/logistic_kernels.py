@@ -2,6 +2,8 @@
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 
 def softmax_cross_entropy(logits, codes):
@@ -50,6 +52,68 @@ def normalise_rows(probs, codes, picked):
     return total
 
 
+def _sq_norm(rows, i, total):
+    """total + x_i·x_i for row i of `rows`: a 2-D array or CSR arrays (indptr, indices,
+    data); summed in column order, so both give the same bits."""
+
+
+def _dot(rows, i, w, total):
+    """total + x_i·w[:d] for row i of `rows`."""
+
+
+def _add_scaled(rows, i, step, w):
+    """w[:d] += step * x_i for row i of `rows`."""
+
+
+@overload(_sq_norm)
+def _sq_norm_of(rows, i, total):
+    if isinstance(rows, types.Array):
+        def dense(rows, i, total):
+            for j in range(rows.shape[1]):
+                total += rows[i, j] * rows[i, j]
+            return total
+        return dense
+
+    def csr(rows, i, total):
+        indptr, _, data = rows
+        for k in range(indptr[i], indptr[i + 1]):
+            total += data[k] * data[k]
+        return total
+    return csr
+
+
+@overload(_dot)
+def _dot_of(rows, i, w, total):
+    if isinstance(rows, types.Array):
+        def dense(rows, i, w, total):
+            for j in range(rows.shape[1]):
+                total += w[j] * rows[i, j]
+            return total
+        return dense
+
+    def csr(rows, i, w, total):
+        indptr, indices, data = rows
+        for k in range(indptr[i], indptr[i + 1]):
+            total += w[indices[k]] * data[k]
+        return total
+    return csr
+
+
+@overload(_add_scaled)
+def _add_scaled_of(rows, i, step, w):
+    if isinstance(rows, types.Array):
+        def dense(rows, i, step, w):
+            for j in range(rows.shape[1]):
+                w[j] += step * rows[i, j]
+        return dense
+
+    def csr(rows, i, step, w):
+        indptr, indices, data = rows
+        for k in range(indptr[i], indptr[i + 1]):
+            w[indices[k]] += step * data[k]
+    return csr
+
+
 @numba.njit(cache=True, fastmath=False)
 def hinge_dual_cd(X, y, C, max_iter, tol, rng, w):
     """LIBLINEAR's dual coordinate descent for the L2-regularised hinge-loss SVM, in place on w.
@@ -61,12 +125,24 @@ def hinge_dual_cd(X, y, C, max_iter, tol, rng, w):
     does. Stops when the projected gradient's spread over an epoch is at most `tol`;
     returns the number of epochs.
     """
-    n, d = X.shape
+    return _hinge_dual_cd(X, X.shape[0], X.shape[1], y, C, max_iter, tol, rng, w)
+
+
+@numba.njit(cache=True, fastmath=False)
+def hinge_dual_cd_csr(indptr, indices, data, n_features, y, C, max_iter, tol, rng, w):
+    """`hinge_dual_cd` on the CSR matrix (indptr, indices, data) with `n_features` columns:
+    the same steps in the same order, touching only the stored entries."""
+    rows = (indptr, indices, data)
+    return _hinge_dual_cd(rows, indptr.shape[0] - 1, n_features, y, C, max_iter, tol, rng, w)
+
+
+@numba.njit(cache=True, fastmath=False)
+def _hinge_dual_cd(X, n, d, y, C, max_iter, tol, rng, w):
+    """The solver of `hinge_dual_cd` over n rows of d features, dense or CSR."""
     alpha = np.zeros(n)
     diag = np.ones(n)  # Q_ii = x_i·x_i + 1 for the bias feature
     for i in range(n):
-        for j in range(d):
-            diag[i] += X[i, j] * X[i, j]
+        diag[i] = _sq_norm(X, i, diag[i])
     index = np.arange(n)
     active = n
     # xorshift64 for the per-epoch shuffles: a Generator call per swap costs more than the
@@ -87,9 +163,7 @@ def hinge_dual_cd(X, y, C, max_iter, tol, rng, w):
         s = 0
         while s < active:
             i = index[s]
-            g = w[d]
-            for j in range(d):
-                g += w[j] * X[i, j]
+            g = _dot(X, i, w, w[d])
             g = y[i] * g - 1.0
             pg = 0.0
             if alpha[i] == 0.0:
@@ -112,8 +186,7 @@ def hinge_dual_cd(X, y, C, max_iter, tol, rng, w):
                 old = alpha[i]
                 alpha[i] = min(max(old - g / diag[i], 0.0), C)
                 step = (alpha[i] - old) * y[i]
-                for j in range(d):
-                    w[j] += step * X[i, j]
+                _add_scaled(X, i, step, w)
                 w[d] += step
             s += 1
         epochs += 1

@@ -2,7 +2,9 @@
 
 from nanoml import hookimpl
 from nanoml_text import fortunes
+from nanoml_text.char_rnn import CharRNN
 from nanoml_text.pipeline import TextPipeline
+from nanoml_text.text_rnn import TextRNN
 from nanoml_text.vectorizers import CountVectorizer, HashingVectorizer, TfidfVectorizer
 
 
@@ -12,6 +14,8 @@ def register_learners(register):
     register(TfidfVectorizer)
     register(HashingVectorizer)
     register(TextPipeline)
+    register(TextRNN)
+    register(CharRNN)
 
 
 @hookimpl

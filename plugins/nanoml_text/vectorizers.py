@@ -299,12 +299,24 @@ class CountVectorizer(_Analyzer):
 
     def _counts(self, X):
         keys, rows, _, n_docs = self._occurrences(X)
+        cols = self._columns(keys)
+        known = cols >= 0
+        return csr_from_pairs(rows[known], cols[known], n_docs, self.feature_keys_.size)
+
+    def _columns(self, keys):
+        """The vocabulary column of each n-gram key, -1 for n-grams not in it."""
         columns = np.argsort(self.feature_keys_)
         where = np.searchsorted(self.feature_keys_, keys, sorter=columns)
         where[where == columns.size] = 0
         cols = columns[where]
-        known = self.feature_keys_[cols] == keys
-        return csr_from_pairs(rows[known], cols[known], n_docs, columns.size)
+        return np.where(self.feature_keys_[cols] == keys, cols, -1)
+
+    def token_columns(self, X):
+        """(columns, rows): each n-gram occurrence of X in document order, as its vocabulary
+        column (-1: not in the vocabulary), and its document."""
+        self.check_fitted()
+        keys, rows, _, _ = self._occurrences(X)
+        return self._columns(keys), rows
 
     def get_feature_names_out(self):
         self.check_fitted()
