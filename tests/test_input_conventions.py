@@ -94,7 +94,8 @@ def test_a_solver_stopped_at_its_cap_says_so_in_one_line(tmp_path):
                                       str(tmp_path / "run")])
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if "max_iter" in line]
-    assert lines == [lines[0]] and lines[0].startswith("warning: linear-svm stopped")
+    assert lines == [lines[0]]
+    assert lines[0].startswith("warning: linear-svm's dual coordinate descent stopped")
 
 
 @pytest.mark.parametrize("learner, params", [

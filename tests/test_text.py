@@ -190,7 +190,8 @@ def test_pipeline_feeds_linear_svm_sparse_rows_for_the_dense_model():
 
     labels = np.arange(len(CORPUS) * 5) % 3
     pipe = TextPipeline(vectorizer="tfidf", classifier="linear-svm").fit(CORPUS * 5, labels)
-    dense = LinearSVM().fit(pipe.vectorizer_.transform(CORPUS * 5).toarray(), labels)
+    dense = LinearSVM(standardize=False).fit(pipe.vectorizer_.transform(CORPUS * 5).toarray(),
+                                             labels)
     np.testing.assert_array_equal(pipe.classifier_.coef_, dense.coef_)
     np.testing.assert_array_equal(pipe.predict(CORPUS), dense.predict(
         pipe.vectorizer_.transform(CORPUS).toarray()))

@@ -1,7 +1,6 @@
 """Linear classifiers: multinomial logistic regression and the linear support vector machine."""
 
 import functools
-import warnings
 
 import numpy as np
 import scipy.optimize
@@ -9,8 +8,14 @@ import scipy.sparse
 import scipy.special
 
 from nanoml import Learner
-from nanoml.errors import ConvergenceWarning, InputError, warn_not_converged
-from nanoml.validation import check_array, check_number, check_sparse, encode_labels
+from nanoml.errors import InputError, warn_not_converged
+from nanoml.validation import (
+    check_array,
+    check_choice,
+    check_number,
+    check_sparse,
+    encode_labels,
+)
 from nanoml_classic.logistic_kernels import (
     hinge_dual_cd,
     hinge_dual_cd_csr,
@@ -135,6 +140,13 @@ class LinearSVM(_LinearClassifier):
     loss="hinge": the intercept is the weight of a constant feature and is penalised too.
     ``seed`` fixes the order rows are visited in; ``n_iter_`` is the most epochs any
     class needed. ``prob_a_``, ``prob_b_``: each class's Platt sigmoid, for `predict_proba`.
+
+    With ``standardize`` (the default) dense features are centred and scaled to unit
+    variance for the solver, which otherwise crawls on features of unequal scales, and
+    ``coef_`` and ``intercept_`` are turned back into the units of X; the penalty then
+    weighs standardised coefficients, unlike LinearSVC's (``standardize=False`` is that
+    model exactly). Sparse input is left as it is: centring would densify it, and text
+    features come normalised.
     """
 
     name = "linear-svm"
@@ -143,18 +155,26 @@ class LinearSVM(_LinearClassifier):
     search_space = {"C": [0.01, 0.1, 1.0, 10.0]}
     accepts_sparse = True  # CSR rows go to the solver's CSR kernel: the same model
 
-    def __init__(self, C=1.0, max_iter=1000, tol=1e-4, seed=0):
+    def __init__(self, C=1.0, max_iter=1000, tol=1e-4, seed=0, standardize=True):
         self.C = C
         self.max_iter = max_iter
         self.tol = tol
         self.seed = seed
+        self.standardize = standardize
 
     def fit(self, X, y):
         check_number("C", self.C, low=0.0, low_open=True)
         check_number("max_iter", self.max_iter, low=1, integer=True)
         check_number("tol", self.tol, low=0.0, low_open=True)
         check_number("seed", self.seed, low=0, integer=True)
+        check_choice("standardize", self.standardize, (True, False))
         X, codes = self._check_data(X, y)
+        original = X
+        scale = self.standardize and not scipy.sparse.issparse(X)
+        if scale:
+            mean, std = X.mean(axis=0), X.std(axis=0)
+            std[std == 0] = 1.0
+            X = (X - mean) / std
         n_classes = self.classes_.shape[0]
         positives = [1] if n_classes == 2 else range(n_classes)
         rng = np.random.default_rng(self.seed)
@@ -170,15 +190,17 @@ class LinearSVM(_LinearClassifier):
             used = solve(signs, float(self.C), int(self.max_iter), float(self.tol), rng, row)
             epochs = max(epochs, used)
         if epochs >= self.max_iter:
-            warnings.warn(
-                f"linear-svm stopped at max_iter={self.max_iter} epochs before reaching "
-                f"tol={self.tol}; standardise the features or raise max_iter",
-                ConvergenceWarning, stacklevel=2,
-            )
+            warn_not_converged("linear-svm's dual coordinate descent",
+                               f"max_iter={self.max_iter} epochs", self.tol,
+                               "raise max_iter" if scale else
+                               "standardise the features (standardize=True) or raise max_iter")
         self.coef_ = weights[:, :-1].copy()
         self.intercept_ = weights[:, -1].copy()
+        if scale:  # w·(x - mean)/std + b = (w/std)·x + b - (w/std)·mean
+            self.coef_ /= std
+            self.intercept_ -= self.coef_ @ mean
         self.n_iter_ = int(epochs)
-        scores = X @ self.coef_.T + self.intercept_
+        scores = original @ self.coef_.T + self.intercept_
         sigmoids = [platt_fit(scores[:, i], codes == positive)
                     for i, positive in enumerate(positives)]
         self.prob_a_, self.prob_b_ = (np.array(column) for column in zip(*sigmoids, strict=True))

@@ -1,5 +1,7 @@
 """Linear classifiers: the kernels against NumPy, the learners against scikit-learn."""
 
+import warnings
+
 import numpy as np
 import pytest
 from nanoml_classic.logistic import LinearSVM, LogisticRegression
@@ -11,7 +13,7 @@ from nanoml_classic.logistic_kernels import (
 )
 
 from nanoml.data import load_dataset
-from nanoml.errors import InputError, ParameterError
+from nanoml.errors import ConvergenceWarning, InputError, ParameterError
 from nanoml.testing import check_learner
 
 LEARNERS = [LogisticRegression, LinearSVM]
@@ -110,7 +112,7 @@ def test_logistic_matches_sklearn(dataset, C):
 def test_linear_svm_matches_liblinear(dataset):
     svm = pytest.importorskip("sklearn.svm")
     X, y, X_test, y_test = _standardised(dataset)
-    model = LinearSVM(C=0.5, tol=1e-6, max_iter=5000).fit(X, y)
+    model = LinearSVM(C=0.5, tol=1e-6, max_iter=5000, standardize=False).fit(X, y)
     reference = svm.LinearSVC(loss="hinge", C=0.5, tol=1e-6, max_iter=5000).fit(X, y)
     assert model.coef_.shape == reference.coef_.shape
     assert abs(model.score(X_test, y_test) - reference.score(X_test, y_test)) <= 0.01
@@ -179,3 +181,17 @@ def test_bad_hyperparameters_raise_parameter_error(cls, param, value):
     X, y, _, _ = _standardised("iris")
     with pytest.raises(ParameterError, match=param):
         cls(**{param: value}).fit(X, y)
+
+
+def test_linear_svm_standardises_dense_features_and_answers_in_their_units():
+    data = load_dataset("breast-cancer")  # features from 1e-3 to 1e3: LIBLINEAR crawls
+    majority = np.mean(data.y_test == np.bincount(data.y_train).argmax())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = LinearSVM().fit(data.X_train, data.y_train)
+    assert model.score(data.X_test, data.y_test) >= majority + 0.25
+    mean, std = data.X_train.mean(axis=0), data.X_train.std(axis=0)
+    scaled = LinearSVM(standardize=False).fit((data.X_train - mean) / std, data.y_train)
+    np.testing.assert_allclose(model.coef_, scaled.coef_ / std, rtol=1e-10)
+    np.testing.assert_allclose(model.decision_function(data.X_test),
+                               scaled.decision_function((data.X_test - mean) / std), atol=1e-8)
