@@ -414,20 +414,24 @@ def runs(folder, as_json, html_file):
               help="Weight of the hard-label loss (the soft one gets 1 - alpha).")
 @click.option("--transfer", type=int, help="Jittered copies of each training row, "
               "labelled by the teacher.")
+@click.option("--jitter", type=float, default=0.1, show_default=True,
+              help="Noise on the transfer copies, in feature standard deviations.")
+@click.option("--shift", type=int, default=0, show_default=True,
+              help="Move each transfer copy by up to this many pixels (images).")
 @click.option("--epochs", type=int, help="Student training epochs.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run folder (default: runs/distill-STUDENT-TIME).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def distill(teacher, student, dataset, assignments, temperature, alpha, transfer, epochs, seed,
-            out, data_dir, as_json):
+def distill(teacher, student, dataset, assignments, temperature, alpha, transfer, jitter, shift,
+            epochs, seed, out, data_dir, as_json):
     """Distil TEACHER into the deep STUDENT; compare it with the student from labels alone."""
     cls = plugin_set().learner(student)
     params = _run_params(cls, assignments, {"epochs": epochs})
     result = nanoml.distill(teacher, cls, dataset, params=params, temperature=temperature,
-                            alpha=alpha, transfer=transfer, seed=seed, out=out,
-                            data_dir=data_dir)
+                            alpha=alpha, transfer=transfer, jitter=jitter, shift=shift,
+                            seed=seed, out=out, data_dir=data_dir)
     if as_json:
         _echo_json(result.summary())
         return

@@ -91,12 +91,37 @@ def teacher_outputs(teacher, X):
         return np.log(teacher.predict_proba(X)).astype(np.float32)
 
 
-def transfer_rows(X, copies, jitter, rng):
-    """`copies` jittered copies of each row of X: Gaussian noise of `jitter` times each
-    feature's standard deviation (a transfer set for the teacher to label)."""
-    scale = jitter * X.std(axis=0)
+def transfer_rows(X, copies, jitter, rng, shift=0, shape=None):
+    """`copies` jittered copies of each row of X (a transfer set for the teacher to label):
+    each an image of `shape` moved by up to `shift` pixels (`shifted`), then Gaussian noise
+    of `jitter` times each feature's standard deviation added."""
     rows = np.repeat(X, copies, axis=0)
-    return (rows + rng.standard_normal(rows.shape) * scale).astype(X.dtype)
+    if shift:
+        rows = shifted(rows, shape, shift, rng)
+    if jitter:
+        rows = rows + rng.standard_normal(rows.shape) * (jitter * X.std(axis=0))
+    return rows.astype(X.dtype)
+
+
+def shifted(X, shape, shift, rng):
+    """Each row of X, an image of `shape` (channels, height, width) flattened, moved by a
+    random whole number of pixels from -`shift` to `shift` along each axis; the pixels it
+    leaves are 0 (the background of digit and clothing images)."""
+    images = X.reshape(-1, *shape)
+    out = np.zeros_like(images)
+    moves = rng.integers(-shift, shift + 1, size=(images.shape[0], 2))
+    height, width = shape[-2:]
+
+    def span(move, size):  # (source, destination) slices of a move along one axis
+        return slice(max(-move, 0), size - max(move, 0)), slice(max(move, 0), size + min(move, 0))
+
+    for dy in range(-shift, shift + 1):
+        (src_y, dst_y) = span(dy, height)
+        for dx in range(-shift, shift + 1):
+            (src_x, dst_x) = span(dx, width)
+            rows = np.flatnonzero((moves[:, 0] == dy) & (moves[:, 1] == dx))
+            out[rows, :, dst_y, dst_x] = images[rows, :, src_y, src_x]
+    return out.reshape(X.shape)
 
 
 def parameter_count(model, path):
@@ -220,8 +245,8 @@ def _model_metrics(model, path, X, y, curve, extra):
 
 
 def distill(teacher, student, dataset=None, *, params=None, teacher_params=None,
-            temperature=4.0, alpha=0.1, transfer=None, jitter=0.1, seed=0, out=None,
-            data_dir=None):
+            temperature=4.0, alpha=0.1, transfer=None, jitter=0.1, shift=0, seed=0,
+            out=None, data_dir=None):
     """Distil `teacher` into `student` on `dataset`; -> DistillResult.
 
     `teacher`: a saved model file's path, or a classifier's name or class, trained here
@@ -231,8 +256,10 @@ def distill(teacher, student, dataset=None, *, params=None, teacher_params=None,
     hard-label cross-entropy plus (1 - alpha) * T² times the KL divergence of the
     `temperature`-softened distributions. `transfer` > 0 adds that many jittered copies of
     each training row (noise of `jitter` feature standard deviations), labelled by the
-    teacher. `seed` draws the split, the transfer set, and seeds the learners. Mistakes
-    raise a `nanoml.NanomlError` naming the argument before anything is written.
+    teacher; on an image dataset `shift` > 0 first moves each copy by up to that many
+    pixels along each axis (jitter=0 for shifts alone). `seed` draws the split, the
+    transfer set, and seeds the learners. Mistakes raise a `nanoml.NanomlError` naming
+    the argument before anything is written.
     """
     from nanoml import __version__, load_model
     from nanoml.data import load_dataset
@@ -241,6 +268,10 @@ def distill(teacher, student, dataset=None, *, params=None, teacher_params=None,
     _setting("alpha", alpha, low=0, high=1)
     _setting("jitter", jitter, low=0)
     transfer = int(_setting("transfer", transfer or 0, low=0, integer=True))
+    shift = int(_setting("shift", shift, low=0, integer=True))
+    if shift and not transfer:
+        raise ParameterError("shift moves the transfer set's copies: give transfer > 0 too",
+                             argument="shift")
     student_cls = learner_class(student)
     check_student(student_cls)
     from_file = isinstance(teacher, (str, os.PathLike)) and os.path.isfile(teacher)
@@ -254,6 +285,9 @@ def distill(teacher, student, dataset=None, *, params=None, teacher_params=None,
     dataset = dataset or student_cls.default_dataset
     data = load_dataset(dataset, seed=seed, data_dir=data_dir, task="classification")
     check_task(student_cls, data)
+    if shift and data.sample_shape is None:
+        raise ParameterError(f"shift moves images, and the rows of '{dataset}' are none",
+                             argument="shift")
     classes = np.unique(data.y_train)
     if from_file:
         check_labels(teacher_model, classes)
@@ -280,7 +314,8 @@ def distill(teacher, student, dataset=None, *, params=None, teacher_params=None,
 
         X_train, y_train = data.X_train, data.y_train
         if transfer:
-            jittered = transfer_rows(X_train, transfer, jitter, np.random.default_rng(seed))
+            jittered = transfer_rows(X_train, transfer, jitter, np.random.default_rng(seed),
+                                     shift, data.sample_shape)
             X_train = np.concatenate([X_train, jittered])
         outputs = teacher_outputs(teacher_model, inputs(teacher_cls, X_train))
         if transfer:  # the teacher's choices are the transfer rows' labels
@@ -314,7 +349,7 @@ def distill(teacher, student, dataset=None, *, params=None, teacher_params=None,
                   "teacher_params": teacher_model.get_params(), "student": student_cls.name,
                   "params": baseline.get_params(), "dataset": dataset, "seed": seed,
                   "temperature": temperature, "alpha": alpha, "transfer": transfer,
-                  "jitter": jitter, "nanoml_version": __version__}
+                  "jitter": jitter, "shift": shift, "nanoml_version": __version__}
         write_json(path("metrics.json"), metrics)
         write_json(path("config.json"), config)
         plot_accuracy({"teacher": curves["teacher"], "distilled": curves["distilled"],

@@ -17,7 +17,7 @@ import nanoml
 from nanoml import losses
 from nanoml.cli import cli
 from nanoml.data import load_dataset
-from nanoml.distillation import distilling
+from nanoml.distillation import distilling, shifted
 from nanoml.errors import DeviceError, InputError, ParameterError
 from nanoml.kernels import cpu
 from nanoml.tensor import tensor
@@ -159,6 +159,30 @@ def test_platt_fit_is_the_maximum_likelihood_sigmoid():
     np.testing.assert_allclose(platt_fit(f, positive), direct, rtol=1e-4, atol=1e-5)
 
 
+def moved(image, dy, dx):
+    """`image` (channels, height, width) moved down dy and right dx pixels, 0 where it left."""
+    out = np.zeros_like(image)
+    height, width = image.shape[1:]
+    for i in range(height):
+        for j in range(width):
+            if 0 <= i - dy < height and 0 <= j - dx < width:
+                out[:, i, j] = image[:, i - dy, j - dx]
+    return out
+
+
+def test_shifted_copies_are_the_images_moved_by_at_most_shift_pixels():
+    shape = (2, 5, 6)
+    X = np.random.default_rng(0).random((60, 60)).astype(np.float32) + 1  # no pixel is 0
+    out = shifted(X, shape, 2, np.random.default_rng(1))
+    seen = set()
+    for row, image in zip(out, X.reshape(-1, *shape), strict=True):
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                   if np.array_equal(row.reshape(shape), moved(image, dy, dx))]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 15  # the moves are drawn, not one for all
+
+
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_svm_probabilities_are_close_to_libsvm():
     svm = pytest.importorskip("sklearn.svm")
@@ -190,7 +214,8 @@ def test_linear_svm_probabilities_follow_its_scores(name, tmp_path):
 def test_a_forest_teaches_an_mlp_and_the_run_folder_has_everything(tmp_path):
     out = tmp_path / "run"
     result = nanoml.distill("random-forest", "mlp", "digits", params=SMALL_MLP,
-                            teacher_params={"n_estimators": 10}, transfer=1, out=str(out))
+                            teacher_params={"n_estimators": 10}, transfer=1, shift=1,
+                            out=str(out))
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("teacher", "distilled", "from_labels"):
         assert set(metrics[key]) >= {"accuracy", "parameters", "file_bytes", "rows_per_second"}
@@ -200,6 +225,7 @@ def test_a_forest_teaches_an_mlp_and_the_run_folder_has_everything(tmp_path):
     assert metrics["distilled"]["accuracy"] > 0.7
     outputs = np.load(out / "teacher_outputs.npy")
     assert outputs.shape == (2 * 1347, 10)  # training rows and their jittered copies
+    assert json.loads((out / "config.json").read_text())["shift"] == 1
     assert nanoml.load_model(out / "student.npz").name == "mlp"
     assert sorted(os.listdir(out)) == sorted(result.files)
 
@@ -235,6 +261,10 @@ def iris_teacher(tmp_path_factory):
      "--temperature must be in (0, inf]"),
     (["--teacher", "random-forest", "--student", "mlp", "--temperature", "-2"],
      "--temperature must be in (0, inf]"),
+    (["--teacher", "random-forest", "--student", "mlp", "--dataset", "breast-cancer",
+      "--transfer", "1", "--shift", "1"], "--shift moves images"),
+    (["--teacher", "random-forest", "--student", "mlp", "--shift", "1"],
+     "--shift moves the transfer set's copies: give transfer > 0 too"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, words, iris_teacher, tmp_path):
     out = tmp_path / "run"
@@ -251,7 +281,9 @@ def test_a_logistic_regression_teaches_an_mlp_from_the_cli(tmp_path):
                     "--set", "hidden_sizes=32", "--set", "dropout=0", "--epochs", "3",
                     "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
-    rows = [line.split() for line in result.output.splitlines()[1:4]]
+    # The table's rows, wherever a warning (on stderr, mixed in here) puts them.
+    rows = [line.split() for line in result.output.splitlines()
+            if line.split()[:1] in (["teacher"], ["distilled"], ["from"])]
     assert [row[0] for row in rows] == ["teacher", "distilled", "from"]
     assert float(rows[0][1]) > 0.9 and float(rows[1][1]) > 0.6
     assert (tmp_path / "accuracy.png").stat().st_size > 0
