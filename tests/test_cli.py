@@ -48,7 +48,7 @@ def test_run_writes_a_run_folder_that_loads(tmp_path):
     result = invoke("run", "linear-regression", "--set", "solver=gd", "--set", "lr=0.5",
                     "--out", str(out), "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["metrics"]["r2"] > 0.9
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["r2"] == pytest.approx(summary["metrics"]["r2"])

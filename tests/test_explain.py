@@ -275,7 +275,7 @@ def test_explain_writes_figures_and_numbers(tree_file, tmp_path):
     result = CliRunner().invoke(cli, ["explain", tree_file, "--rows", "0,3-4", "--out",
                                       str(tmp_path / "x"), "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["rows"] == [0, 3, 4]
     saved = json.loads((tmp_path / "x" / "explanation.json").read_text())
     assert saved["methods"]["treeshap"]["max_additivity_error"] <= 1e-6

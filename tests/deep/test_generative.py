@@ -40,7 +40,7 @@ def test_vae_loss_falls_and_samples_are_drawn(run_cli):
     assert history["loss"][-1] < 0.8 * history["loss"][0]
     assert history["val_loss"][-1] < history["val_loss"][0] - 2.0  # nats per sample
     assert (out / "samples.png").stat().st_size > 1000
-    metrics = json.loads(result.output)["metrics"]
+    metrics = json.loads(result.stdout)["metrics"]
     assert metrics["neg_elbo"] == pytest.approx(metrics["reconstruction"] + metrics["kl"])
     assert metrics["neg_elbo"] < history["val_loss"][0]
 
@@ -67,7 +67,7 @@ def test_gan_generator_gains_on_the_discriminator(run_cli):
     assert history["g_loss"][-1] < history["g_loss"][0]
     assert history["val_d_accuracy"][-1] < history["val_d_accuracy"][0] - 0.1
     assert (out / "samples.png").stat().st_size > 1000
-    metrics = json.loads(result.output)["metrics"]
+    metrics = json.loads(result.stdout)["metrics"]
     assert 0.0 <= metrics["d_accuracy"] <= 1.0
 
 

@@ -69,7 +69,7 @@ def test_forecaster_nearly_matches_the_best_linear_predictor(run_cli):
 
     result, out = run_cli("lstm-forecaster", "--epochs", "10", "--json")
     assert result.exit_code == 0, result.output
-    metrics = json.loads(result.output)["metrics"]
+    metrics = json.loads(result.stdout)["metrics"]
     data = load_dataset("sine")
     # A sum of two sines obeys a linear recurrence: least squares on the window is close to
     # the best any predictor does with these noisy inputs. Repeating the last value is not.

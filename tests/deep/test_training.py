@@ -45,7 +45,7 @@ def test_huge_learning_rate_stops_with_one_line(run_cli):
 def test_run_checkpoints_and_writes_curves(run_cli):
     result, out = run_cli("mlp", "--epochs", "3", "--json")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["metrics"]["accuracy"] > 0.85
     assert {"model.npz", "curves.png"} <= {p.name for p in out.iterdir()}
     history = json.loads((out / "metrics.json").read_text())["history"]
