@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from nanoml_rl.dqn import DQN
+from nanoml_rl.agent import mlp, open_env, play
+from nanoml_rl.dqn import DQN, SELECTION_SEED, soft_update
 from nanoml_rl.ppo import PPO
 from nanoml_rl.qlearning import QLearning
 from nanoml_rl.reinforce import Reinforce
@@ -96,7 +97,7 @@ def test_nanoml_run_writes_the_run_folder(tmp_path):
         "run", "q-learning", "--env", FIRM_LAKE, "--set", "total_steps=20000",
         "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["dataset"] == FIRM_LAKE and summary["metrics"]["mean_return"] == 1.0
     assert summary["metrics"]["episodes"] == 100
     assert {"model.npz", "metrics.json", "config.json", "returns.png", "report.html"} <= {
@@ -108,3 +109,29 @@ def test_nanoml_run_writes_the_run_folder(tmp_path):
                                    "--set", "learning_starts=100", "--out", str(tmp_path / "d")])
     assert dqn.exit_code == 0 and "dqn on CartPole-v1" in dqn.output, dqn.output
     assert (tmp_path / "d" / "returns.png").is_file()
+
+
+def test_dqn_keeps_the_best_evaluated_policy():
+    agent = DQN(total_steps=4_000, learning_starts=500, eval_every=500, eval_episodes=5,
+                seed=1).fit("CartPole-v1")
+    trace = agent.evaluations_["mean_return"]
+    assert agent.evaluations_["step"] == list(range(500, 4_001, 500))
+    assert trace[-1] < max(trace), "the last policy is the best: nothing to choose"
+    best = len(trace) - 1 - trace[::-1].index(max(trace))  # the later one on a tie
+    env, _ = open_env("CartPole-v1", 5)
+    replayed = play(env, agent.predict, 5, agent.seed + SELECTION_SEED + best)
+    assert np.mean(replayed) == trace[best]
+    last = DQN(total_steps=600, learning_starts=100, eval_every=0).fit("CartPole-v1")
+    assert last.evaluations_ == {"step": [], "mean_return": []}
+
+
+def test_dqn_soft_update_matches_numpy():
+    rng = np.random.default_rng(0)
+    online, target = mlp((4, 8, 2), rng), mlp((4, 8, 2), rng)
+    before = [p.data.copy() for p in target.parameters()]
+    soft_update(target, online, 0.25)
+    for old, new, source in zip(before, target.parameters(), online.parameters(), strict=True):
+        np.testing.assert_allclose(new.data, 0.25 * source.data + 0.75 * old, rtol=1e-6)
+    soft_update(target, online, 1.0)
+    for new, source in zip(target.parameters(), online.parameters(), strict=True):
+        np.testing.assert_array_equal(new.data, source.data)

@@ -114,6 +114,23 @@ def progress(total, name):
                 disable=not show_progress(), dynamic_ncols=True)
 
 
+def play(env, act, episodes, seed):
+    """Returns of `episodes` episodes of the policy `act` (observations -> actions) in the
+    batch `env`, run side by side from ``reset(seed=seed)``; each environment contributes
+    an equal share, its first episodes, so the set does not favour short episodes."""
+    quota = math.ceil(episodes / env.num_envs)
+    counts = np.zeros(env.num_envs, dtype=np.int64)
+    returns = []
+    obs, _ = env.reset(seed=seed)
+    while len(returns) < episodes:
+        obs, _, terminated, truncated, info = env.step(act(obs))
+        for i in np.flatnonzero(terminated | truncated):
+            if counts[i] < quota and len(returns) < episodes:
+                returns.append(float(info["episode_return"][i]))
+            counts[i] += 1
+    return returns
+
+
 def linear_schedule(start, end, duration, t):
     """`start` moving linearly to `end` over `duration` steps, then `end`."""
     return end + (start - end) * max(0.0, 1.0 - t / duration) if duration > 0 else end
@@ -188,17 +205,8 @@ class Agent(Learner):
         self.check_fitted()
         env = X if X is not None else self.env_name_ or self.default_dataset
         env, _ = open_env(env, episodes)
-        quota = math.ceil(episodes / env.num_envs)  # episodes each environment contributes
-        counts = np.zeros(env.num_envs, dtype=np.int64)
-        returns = []
-        obs, _ = env.reset(seed=self.seed + EVALUATION_SEED)
         with one_thread():
-            while len(returns) < episodes:
-                obs, _, terminated, truncated, info = env.step(self._act(obs))
-                for i in np.flatnonzero(terminated | truncated):
-                    if counts[i] < quota and len(returns) < episodes:
-                        returns.append(float(info["episode_return"][i]))
-                    counts[i] += 1
+            returns = play(env, self._act, episodes, self.seed + EVALUATION_SEED)
         return {"mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
                 "episodes": episodes}
 

@@ -1,11 +1,17 @@
 """Deep Q-learning (Mnih et al. 2015), as CleanRL's dqn.py: a replay buffer, a target
-network copied every `target_update` steps, an ε schedule falling linearly over
-`exploration_fraction` of the steps, the Huber loss, and double DQN (van Hasselt et al.
-2016) as an option; the learning rate falls linearly to zero (`anneal_lr`) and gradients
-are clipped to `max_grad_norm`, both steadying the end of training. Once exploration has
-reached its final ε, the weights kept are those with the best mean training return over
-the last `BEST_OF` episodes, so that a late collapse (common for DQN on CartPole) does not
-cost the learned policy."""
+network moved towards the online one every `target_update` steps (copied when `tau` is 1,
+Polyak-averaged below), an ε schedule falling linearly over `exploration_fraction` of the
+steps, the Huber loss, and double DQN (van Hasselt et al. 2016) as an option; the learning
+rate falls linearly to zero (`anneal_lr`) and gradients are clipped to `max_grad_norm`,
+both steadying the end of training.
+
+DQN on CartPole often collapses late in training, so the weights kept are chosen as
+Stable-Baselines3's EvalCallback does: every `eval_every` steps, and at the end, the greedy
+policy plays `eval_episodes` episodes in environments of its own (seeds apart from the
+training's and the final evaluation's; their steps are not counted in `total_steps`), and
+the best of these policies is kept, the later one on a tie. ``eval_every=0`` keeps the last
+weights; so does learning in an environment batch given as an object (no name to make the
+evaluation environments from). `evaluations_` holds each evaluation's step and mean return."""
 
 import numpy as np
 
@@ -21,11 +27,13 @@ from nanoml_rl.agent import (
     log_episodes,
     mlp,
     n_features,
+    open_env,
+    play,
     progress,
     recent_return,
 )
 
-BEST_OF = 10
+SELECTION_SEED = 20_000  # added to the agent's seed (and the evaluation's number)
 
 
 def huber(error):
@@ -68,16 +76,19 @@ class DQN(Agent):
 
     def __init__(self, total_steps=100_000, lr=2e-3, gamma=0.99, buffer_size=50_000,
                  batch_size=128, learning_starts=1_000, train_frequency=2, target_update=500,
-                 start_epsilon=1.0, end_epsilon=0.01, exploration_fraction=0.1,
-                 hidden=(64, 64), double=True, anneal_lr=True, max_grad_norm=10.0, seed=0):
+                 tau=1.0, start_epsilon=1.0, end_epsilon=0.01, exploration_fraction=0.1,
+                 hidden=(64, 64), double=True, anneal_lr=True, max_grad_norm=10.0,
+                 eval_every=5_000, eval_episodes=10, seed=0):
         self.store_params(locals())
 
     def check_params(self):
         for name in ("total_steps", "buffer_size", "batch_size", "train_frequency",
-                     "target_update"):
+                     "target_update", "eval_episodes"):
             check_number(name, getattr(self, name), low=1, integer=True)
-        check_number("learning_starts", self.learning_starts, low=0, integer=True)
+        for name in ("learning_starts", "eval_every"):
+            check_number(name, getattr(self, name), low=0, integer=True)
         check_number("lr", self.lr, low=0, low_open=True)
+        check_number("tau", self.tau, low=0, high=1, low_open=True)
         check_number("gamma", self.gamma, low=0, high=1)
         check_number("exploration_fraction", self.exploration_fraction, low=0, high=1)
 
@@ -92,6 +103,9 @@ class DQN(Agent):
         optimizer = Adam(q_net.parameters(), lr=self.lr)
         space, n, n_actions = self.observation_space, env.num_envs, self.action_space.n
         buffer = replay_buffer(self.buffer_size, n_features(space))
+        selection = self.eval_every > 0 and self.env_name_ is not None
+        eval_env = open_env(self.env_name_, self.eval_episodes)[0] if selection else None
+        self.evaluations_ = {"step": [], "mean_return": []}
         best, self.q_net_ = -np.inf, q_net
         obs, _ = env.reset(seed=self.seed)
         with progress(self.total_steps, self.name) as bar:
@@ -113,27 +127,18 @@ class DQN(Agent):
                 if step >= self.learning_starts and step % self.train_frequency < n:
                     if self.anneal_lr:
                         optimizer.lr = self.lr * (1.0 - step / self.total_steps)
-                    batch = replay_sample(buffer, self.batch_size, rng)
-                    next_q = forward(target_net, batch["next_obs"])
-                    if self.double:  # the online network picks, the target network values
-                        picked = forward(q_net, batch["next_obs"]).argmax(axis=1)
-                        next_value = next_q[np.arange(next_q.shape[0]), picked]
-                    else:
-                        next_value = next_q.max(axis=1)
-                    td_target = batch["reward"] + self.gamma * next_value * (
-                        1.0 - batch["terminated"])
-                    chosen = np.eye(n_actions, dtype=np.float32)[batch["action"]]
-                    q_value = (q_net(Tensor(batch["obs"])) * Tensor(chosen)).sum(axis=1)
-                    loss = huber(q_value - Tensor(td_target.astype(np.float32)))
-                    optimizer.zero_grad()
-                    loss.backward()
-                    clip_grad_norm(q_net.parameters(), self.max_grad_norm)
-                    optimizer.step()
+                    self._train_step(q_net, target_net, optimizer,
+                                     replay_sample(buffer, self.batch_size, rng))
                 if step % self.target_update < n:
-                    target_net.load_state_dict(q_net.state_dict())
-                explored = step >= self.exploration_fraction * self.total_steps
-                if done.any() and explored:
-                    current = recent_return(self.history_, BEST_OF)
+                    soft_update(target_net, q_net, self.tau)
+                end = step + n >= self.total_steps
+                if selection and ((step + n) % self.eval_every < n or end):
+                    current = float(np.mean(play(
+                        eval_env, lambda o: greedy_actions(q_net, o, space),
+                        self.eval_episodes,
+                        self.seed + SELECTION_SEED + len(self.evaluations_["step"]))))
+                    self.evaluations_["step"].append(step + n)
+                    self.evaluations_["mean_return"].append(current)
                     if current >= best:
                         best = current
                         self.q_net_ = self._build(rng)["q_net_"].load_state_dict(
@@ -142,5 +147,36 @@ class DQN(Agent):
                 if done.any():
                     bar.set_postfix(recent_return=recent_return(self.history_), refresh=False)
 
+    def _train_step(self, q_net, target_net, optimizer, batch):
+        """One gradient step on the Huber loss of the TD error of a replay batch."""
+        next_q = forward(target_net, batch["next_obs"])
+        if self.double:  # the online network picks, the target network values
+            picked = forward(q_net, batch["next_obs"]).argmax(axis=1)
+            next_value = next_q[np.arange(next_q.shape[0]), picked]
+        else:
+            next_value = next_q.max(axis=1)
+        td_target = batch["reward"] + self.gamma * next_value * (1.0 - batch["terminated"])
+        chosen = np.eye(next_q.shape[1], dtype=np.float32)[batch["action"]]
+        q_value = (q_net(Tensor(batch["obs"])) * Tensor(chosen)).sum(axis=1)
+        loss = huber(q_value - Tensor(td_target.astype(np.float32)))
+        optimizer.zero_grad()
+        loss.backward()
+        clip_grad_norm(q_net.parameters(), self.max_grad_norm)
+        optimizer.step()
+
     def _act(self, obs):
-        return forward(self.q_net_, features(obs, self.observation_space)).argmax(axis=1)
+        return greedy_actions(self.q_net_, obs, self.observation_space)
+
+
+def greedy_actions(q_net, obs, space):
+    """The actions of largest Q-value for observations `obs`."""
+    return forward(q_net, features(obs, space)).argmax(axis=1)
+
+
+def soft_update(target_net, q_net, tau):
+    """target ← tau · online + (1 - tau) · target, parameter by parameter (a copy at 1)."""
+    if tau == 1.0:
+        target_net.load_state_dict(q_net.state_dict())
+        return
+    for target, online in zip(target_net.parameters(), q_net.parameters(), strict=True):
+        target.data[...] = tau * online.data + (1.0 - tau) * target.data
