@@ -108,6 +108,17 @@ def chained(cls, dataset, params, seed):
     return chain, params
 
 
+def tuned_as(cls, dataset, seed=None):
+    """What tuning `cls` on `dataset` searches: (the class a trial fits, the settings every
+    trial carries, hyperparameter -> default of what a trial may set, the search space).
+    The learner itself, or the dataset's pipeline around it, whose own search space (a text
+    dataset's vectorizers) joins the learner's."""
+    chain, base = chained(cls, dataset, {}, seed)
+    if chain is cls:
+        return cls, base, cls.param_defaults(), dict(cls.search_space)
+    return chain, base, settable(cls, dataset), {**chain.search_space, **cls.search_space}
+
+
 def check_task(cls, data):
     """A supervised learner needs a dataset of its own task."""
     if cls.task in ("classification", "regression") and data.task != cls.task:

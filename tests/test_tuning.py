@@ -139,6 +139,26 @@ def test_several_learners_the_best_one_is_chosen(tmp_path):
     assert any(result.learner in line for line in result.table()[1:])
 
 
+def test_classifiers_on_a_text_dataset_are_tuned_inside_its_pipeline(tmp_path):
+    from tests.test_text import WORDS, _four_categories
+
+    folder = _four_categories(tmp_path / "f", WORDS)
+    result = nanoml.tune(["multinomial-nb", "logistic-regression"], "fortunes", trials=3,
+                         data_dir=folder, space={"vectorizer": "counts,tfidf"},
+                         params={"max_features": 12}, out=tmp_path / "t")
+    rows = {r["learner"]: r for r in result.learners}
+    assert set(rows) == {"multinomial-nb", "logistic-regression"}
+    assert all(r["trials"] == 3 and r["failed"] == 0 for r in rows.values())
+    assert {r["params"]["vectorizer"] for r in result.trials} <= {"counts", "tfidf"}
+    model = result.model  # the pipeline, with the winner as its classifier
+    assert model.name == "text-pipeline" and model.classifier == result.learner
+    assert model.vectorizer_params["max_features"] == 12
+    assert list(model.predict(["unix kernel", "senate vote"])) == [0, 3]
+    with pytest.raises(ParameterError, match="no hyperparameter 'maxfeatures'"):
+        nanoml.tune("multinomial-nb", "fortunes", data_dir=folder,
+                    params={"maxfeatures": 12}, out=tmp_path / "u")
+
+
 def test_a_seeded_search_in_process_is_reproducible(tmp_path):
     def trials(out):
         nanoml.tune(["knn"], "iris", trials=5, seed=3, out=out,

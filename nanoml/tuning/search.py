@@ -26,6 +26,7 @@ from nanoml.runner import (
     learner_inputs,
     make_learner,
     run_folder,
+    tuned_as,
 )
 from nanoml.tuning import report
 from nanoml.tuning.execution import open_executor
@@ -152,8 +153,10 @@ def tune(learners=None, dataset=None, *, trials=None, space=None, params=None, s
 
 @dataclasses.dataclass
 class _Learner:
-    """One learner's part of the search: its space, fixed settings and Optuna study."""
+    """One learner's part of the search: the class its trials fit (the learner, or the
+    dataset's pipeline around it), its space, fixed settings and Optuna study."""
 
+    name: str
     cls: type
     space: dict
     fixed: dict
@@ -230,9 +233,11 @@ class _Plan:
         self.learners = {}
         space = _tuples(settings["space"])
         for i, cls in enumerate(classes):
-            fixed = fixed_params(cls, _tuples(settings["params"]))
-            make_learner(cls, fixed)  # unknown or mistyped settings fail here, not per trial
-            dims = learner_space(cls, space, fixed)
+            fitted, base, defaults, searched = tuned_as(cls, settings["dataset"], seed)
+            fixed = fixed_params(cls, _tuples(settings["params"]), defaults)
+            dims = learner_space(cls, space, fixed, defaults, searched)
+            fixed = {**base, **fixed}
+            make_learner(fitted, fixed)  # unknown or mistyped settings fail here, not per trial
             target = _target(settings, dims)
             sampler_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
             # the grid sampler, or any whose trials cover the whole space: each point once
@@ -241,8 +246,8 @@ class _Plan:
                        else optuna.samplers.RandomSampler)(seed=sampler_seed)
             study = optuna.create_study(direction="maximize", sampler=sampler,
                                         pruner=optuna.pruners.NopPruner())
-            self.learners[cls.name] = _Learner(cls, dims, fixed, target, study,
-                                               min_budget(cls, self.search_data),
+            self.learners[cls.name] = _Learner(cls.name, fitted, dims, fixed, target, study,
+                                               min_budget(fitted, self.search_data),
                                                sampler_seed if grid else None)
 
     @property
@@ -293,7 +298,7 @@ def _search(plan, executor, journal, folder):
                 outcome = executor.outcome(future)
                 search.tell(trial, outcome)
                 journal.append({
-                    "trial": trial_number, "learner": search.cls.name,
+                    "trial": trial_number, "learner": search.name,
                     "state": outcome["state"], "value": outcome["value"], "params": params,
                     "budget": outcome["budget"], "budget_unit": budget_unit(search.cls),
                     "seconds": outcome["seconds"],
@@ -360,7 +365,7 @@ def _finish(plan, records, ran, seconds, folder):
     report.plot_hyperparameters(records, spaces, os.path.join(folder, FIGURES[1]),
                                 plan.score_name)
     result = TuneResult(
-        model=model, learner=search.cls.name, params=model.get_params(),
+        model=model, learner=search.name, params=model.get_params(),
         dataset=plan.settings["dataset"], score_name=plan.score_name,
         validation_score=best["value"], metrics=metrics,
         learners=rows, trials=records, trials_run=ran, search_seconds=seconds, folder=folder,
@@ -391,16 +396,20 @@ def _new_settings(learners, dataset, trials, space, params, sampler, pruner, cv,
         raise ParameterError(f"seed must be a non-negative integer, got {seed!r}",
                              argument="seed")
     space, params = dict(space or {}), dict(params or {})
-    check_known(classes, space, "space")
-    check_known(classes, params, "params")
-    for cls in classes:  # the space's text is read now: a mistake stops here
-        dims = learner_space(cls, _tuples(space), fixed_params(cls, _tuples(params)))
+    dataset = dataset or classes[0].default_dataset
+    views = [tuned_as(cls, dataset) for cls in classes]
+    check_known(classes, space, "space", [view[2] for view in views])
+    check_known(classes, params, "params", [view[2] for view in views])
+    for cls, (_, _, defaults, searched) in zip(classes, views, strict=True):
+        # the space's text is read now: a mistake stops here
+        fixed = fixed_params(cls, _tuples(params), defaults)
+        dims = learner_space(cls, _tuples(space), fixed, defaults, searched)
         if sampler == "grid":
             for dim in dims.values():
                 dim.grid()  # a range of floats has none
     settings = {
         "learners": [c.name for c in classes],
-        "dataset": dataset or classes[0].default_dataset,
+        "dataset": dataset,
         "trials": None if trials is None else _check_trials(trials),
         "space": space, "params": params, "sampler": sampler, "pruner": pruner, "cv": cv,
         "seed": seed, "data_dir": None if data_dir is None else str(data_dir),

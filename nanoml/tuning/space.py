@@ -103,11 +103,13 @@ def split_pairs(items, *, space=False):
     return pairs
 
 
-def check_known(classes, keys, what):
-    """Every name in `keys` is a hyperparameter of at least one learner in `classes`."""
+def check_known(classes, keys, what, defaults=None):
+    """Every name in `keys` is a hyperparameter of at least one learner in `classes` (or
+    in `defaults`, one dict of settable names per class, where a run takes more than the
+    learner's own)."""
     valid = {}
-    for cls in classes:
-        valid.update(dict.fromkeys(cls.param_defaults()))
+    for i, cls in enumerate(classes):
+        valid.update(dict.fromkeys(cls.param_defaults() if defaults is None else defaults[i]))
     for key in keys:
         if key not in valid:
             owners = ", ".join(c.name for c in classes)
@@ -120,19 +122,22 @@ def check_known(classes, keys, what):
             )
 
 
-def fixed_params(cls, params):
-    """The settings in `params` that learner `cls` has; text is typed by its defaults."""
-    defaults = cls.param_defaults()
+def fixed_params(cls, params, defaults=None):
+    """The settings in `params` that learner `cls` has (or that `defaults` names); text is
+    typed by the defaults."""
+    defaults = cls.param_defaults() if defaults is None else defaults
     return {
         key: coerce(key, value, defaults[key]) if isinstance(value, str) else value
         for key, value in (params or {}).items() if key in defaults
     }
 
 
-def learner_space(cls, overrides=None, fixed=()):
-    """Hyperparameter -> Dimension for learner `cls`: its ``search_space``, with the
-    entries of `overrides` it has replacing or adding to it, less the names in `fixed`."""
-    defaults = cls.param_defaults()
+def learner_space(cls, overrides=None, fixed=(), defaults=None, search_space=None):
+    """Hyperparameter -> Dimension for learner `cls`: its ``search_space`` (or
+    `search_space`), with the entries of `overrides` it has (or `defaults` names) replacing
+    or adding to it, less the names in `fixed`."""
+    defaults = cls.param_defaults() if defaults is None else defaults
+    search_space = cls.search_space if search_space is None else search_space
     overrides = {k: v for k, v in (overrides or {}).items() if k in defaults}
     clash = sorted(set(overrides) & set(fixed))
     if clash:
@@ -140,7 +145,7 @@ def learner_space(cls, overrides=None, fixed=()):
             f"space: '{clash[0]}' is both searched and fixed for learner '{cls.name}'; "
             "give it one or the other", argument="space",
         )
-    specs = {k: v for k, v in cls.search_space.items() if k not in fixed}
+    specs = {k: v for k, v in search_space.items() if k not in fixed}
     specs.update(overrides)
     return {name: dimension(name, spec, defaults.get(name)) for name, spec in specs.items()}
 
