@@ -48,6 +48,7 @@ from nanoml.backend import check_device_name
 from nanoml.errors import InputError, ParameterError
 from nanoml.learner import Learner
 from nanoml.losses import cross_entropy, mse
+from nanoml.nn import Module
 from nanoml.optim import Adam
 from nanoml.tensor import Tensor, no_grad
 from nanoml.train import train
@@ -332,28 +333,49 @@ class DeepLearner(Learner):
     # -- persistence -----------------------------------------------------------------------
     def _get_state(self):
         """Shapes and scalars as JSON, the network's weights as ``module.<name>`` arrays."""
-        plain, arrays = {}, {}
-        for key in self._learned_names():
-            value = getattr(self, key)
-            if key == "module_":
-                arrays.update((_MODULE_PREFIX + k, v) for k, v in value.state_dict().items())
-            elif isinstance(value, np.ndarray):
-                arrays[key] = value
-            else:
-                plain[key] = value
-        return plain, arrays
+        return network_state(self, lambda attribute: _MODULE_PREFIX)
 
     def _set_state(self, plain, arrays):
-        weights = {}
-        for key, value in {**plain, **arrays}.items():
-            if key.startswith(_MODULE_PREFIX):
-                weights[key[len(_MODULE_PREFIX):]] = value
-            else:
-                setattr(self, key, value)
+        weights = restore_network_state(self, plain, arrays, _module_weight)
         if self.input_shape_ is not None:
             self.input_shape_ = tuple(self.input_shape_)
         module = self.build_network(np.random.default_rng(0))
-        self.module_ = module.load_state_dict(weights).eval()
+        self.module_ = module.load_state_dict(weights["module_"]).eval()
+
+
+def _module_weight(name):
+    """("module_", parameter) for a ``module.<parameter>`` array, else None."""
+    return ("module_", name[len(_MODULE_PREFIX):]) if name.startswith(_MODULE_PREFIX) else None
+
+
+def network_state(learner, prefix):
+    """`learner`'s learned state as a model file holds it, (JSON-able dict, name -> array):
+    the weights of each network (an `nn.Module` attribute) as arrays named
+    ``prefix(attribute) + parameter``."""
+    plain, arrays = {}, {}
+    for key in learner._learned_names():
+        value = getattr(learner, key)
+        if isinstance(value, Module):
+            arrays.update((prefix(key) + k, v) for k, v in value.state_dict().items())
+        elif isinstance(value, np.ndarray):
+            arrays[key] = value
+        else:
+            plain[key] = value
+    return plain, arrays
+
+
+def restore_network_state(learner, plain, arrays, weight_of):
+    """Set what `network_state` wrote back on `learner`, all but the networks' weights, and
+    return those: attribute -> {parameter: array}. ``weight_of(name)`` is (attribute,
+    parameter) for an array of network weights, None for any other name."""
+    weights = {}
+    for key, value in {**plain, **arrays}.items():
+        owner = weight_of(key)
+        if owner is None:
+            setattr(learner, key, value)
+        else:
+            weights.setdefault(owner[0], {})[owner[1]] = value
+    return weights
 
 
 class NetworkClassifier(DeepLearner):

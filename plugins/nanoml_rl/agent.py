@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nanoml import nn
-from nanoml.deep import show_progress
+from nanoml.deep import network_state, restore_network_state, show_progress
 from nanoml.errors import InputError, ParameterError, UnknownEnvironmentError
 from nanoml.learner import Learner
 from nanoml.tensor import Tensor, no_grad
@@ -136,6 +136,14 @@ def linear_schedule(start, end, duration, t):
     return end + (start - end) * max(0.0, 1.0 - t / duration) if duration > 0 else end
 
 
+def _network_weight(name):
+    """(attribute, parameter) for a ``net.<attribute>.<parameter>`` array, else None."""
+    if not name.startswith(_NET_PREFIX):
+        return None
+    attribute, _, parameter = name[len(_NET_PREFIX):].partition(".")
+    return attribute, parameter
+
+
 class Agent(Learner):
     """Base of the agents: subclasses define `_learn(env)`, `_build(rng)` (their networks
     from ``spaces_``, as name -> module) and `_act(obs)` (greedy actions)."""
@@ -225,26 +233,10 @@ class Agent(Learner):
 
     # -- persistence: networks as ``net.<attribute>.<parameter>`` arrays ------------------
     def _get_state(self):
-        plain, arrays = {}, {}
-        for key in self._learned_names():
-            value = getattr(self, key)
-            if isinstance(value, nn.Module):
-                arrays.update((f"{_NET_PREFIX}{key}.{k}", v)
-                              for k, v in value.state_dict().items())
-            elif isinstance(value, np.ndarray):
-                arrays[key] = value
-            else:
-                plain[key] = value
-        return plain, arrays
+        return network_state(self, lambda attribute: f"{_NET_PREFIX}{attribute}.")
 
     def _set_state(self, plain, arrays):
-        weights = {}
-        for key, value in {**plain, **arrays}.items():
-            if key.startswith(_NET_PREFIX):
-                module, _, param = key[len(_NET_PREFIX):].partition(".")
-                weights.setdefault(module, {})[param] = value
-            else:
-                setattr(self, key, value)
+        weights = restore_network_state(self, plain, arrays, _network_weight)
         for key, module in self._build(np.random.default_rng(0)).items():
             setattr(self, key, module.load_state_dict(weights[key]).eval())
 
