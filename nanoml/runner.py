@@ -116,7 +116,8 @@ def tuned_as(cls, dataset, seed=None):
     chain, base = chained(cls, dataset, {}, seed)
     if chain is cls:
         return cls, base, cls.param_defaults(), dict(cls.search_space)
-    return chain, base, settable(cls, dataset), {**chain.search_space, **cls.search_space}
+    return (chain, base, chain.settable_defaults(cls),
+            {**chain.search_space, **cls.search_space})
 
 
 def check_task(cls, data):
