@@ -448,14 +448,14 @@ def distill(teacher, student, dataset, assignments, temperature, alpha, transfer
 @cli.command("explain")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--dataset", help="Dataset whose test rows are explained (default: the "
-              "learner's own).")
+              "model's run's, else the learner's own).")
 @click.option("--method", help="Method, or several comma-separated (default: the model's "
               "own set); see 'nanoml explain --help'.")
 @click.option("--rows", help="Test rows to explain, e.g. 0,5,10-20 (default: one per class).")
 @click.option("--steps", type=int, default=50, show_default=True,
               help="Integrated gradients' path steps.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the dataset's split (the run's) and of the random methods.")
+@click.option("--seed", type=int, help="Seed of the dataset's split and of the random "
+              "methods (default: the model's run's, else 0).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Explanation folder (default: runs/explain-NAME-TIME).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with dataset files.")

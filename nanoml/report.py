@@ -219,6 +219,15 @@ def format_number(value):
     return f"{value:.6g}"
 
 
+def model_run_config(model):
+    """What config.json says of the run that wrote the model file `model` (the file's
+    folder); {} for a fitted learner, or a model file with no config.json beside it."""
+    if not isinstance(model, (str, os.PathLike)):
+        return {}
+    path = os.path.join(os.path.dirname(os.path.abspath(model)), RUN_FILES[0])
+    return _read_json(path) if os.path.isfile(path) else {}
+
+
 def _read_json(path):
     try:
         with open(path, encoding="utf-8") as fh:

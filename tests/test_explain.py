@@ -324,3 +324,14 @@ def test_a_model_file_that_does_not_load_is_one_line_and_exit_2(tmp_path):
 def test_gradient_target_must_be_integers():
     with pytest.raises(nanoml.NanomlError, match="target"):
         Saliency(lambda x: x * 2).attribute(np.ones((2, 3)), target=np.array([0.5, 1.0]))
+
+
+def test_a_run_folders_model_is_explained_on_that_runs_dataset_and_split(tmp_path):
+    run = nanoml.run("decision-tree", "wine", seed=3, params={"max_depth": 3},
+                     out=str(tmp_path / "run"))
+    assert run.model.default_dataset != "wine"
+    result = nanoml.explain(str(tmp_path / "run" / "model.npz"), method="treeshap",
+                            rows=[0], out=str(tmp_path / "x"))
+    assert result.dataset == "wine"
+    saved = json.loads((tmp_path / "x" / "explanation.json").read_text())
+    assert saved["seed"] == 3

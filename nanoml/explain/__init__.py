@@ -170,25 +170,30 @@ def load_model(model):
 
 
 def explain(model, dataset=None, *, method=None, rows=None, steps=50, out=None, data_dir=None,
-            seed=0, repeats=5, metric=None, groups=None):
+            seed=None, repeats=5, metric=None, groups=None):
     """Explain `model` (a fitted learner or a model file's path) on the test rows of
-    `dataset` (default: the learner's own) and write the folder `out` (default
-    runs/explain-NAME-TIME) of PNG figures and explanation.json; -> ExplainResult.
+    `dataset` and write the folder `out` (default runs/explain-NAME-TIME) of PNG figures
+    and explanation.json; -> ExplainResult. `dataset` and `seed` default to those of the
+    run that wrote the model file (its folder's config.json), else to the learner's own
+    dataset and 0.
 
     `method`: one of METHODS or several, comma-separated (default: `default_methods`).
     `rows`: the test rows whose attributions are drawn ("0,5,10-20" or a list; default
     one per class). `steps`: integrated gradients' path steps. `seed` draws the dataset's
-    split (use the run's) and the random parts of the methods. `repeats`, `metric`,
+    split and the random parts of the methods. `repeats`, `metric`,
     `groups` (lists of columns, by index or name, shuffled together): permutation
     importance. Mistakes raise a `nanoml.NanomlError` before anything is written.
     """
     from nanoml.data import load_dataset
     from nanoml.explain.permutation import check_groups, metric_function
     from nanoml.explain.report import write_explanation
+    from nanoml.report import model_run_config
     from nanoml.runner import check_task, default_folder, run_folder
 
+    run = model_run_config(model) if dataset is None or seed is None else {}
     model = load_model(model)
-    dataset = dataset or model.default_dataset
+    dataset = dataset or run.get("dataset") or model.default_dataset
+    seed = seed if seed is not None else run.get("seed", 0)
     data = load_dataset(dataset, seed=seed, data_dir=data_dir, task=model.task)
     check_task(type(model), data)
     if data.n_features != model.n_features_in_:
@@ -206,7 +211,7 @@ def explain(model, dataset=None, *, method=None, rows=None, steps=50, out=None, 
     folder = out or default_folder(f"explain-{model.name}")
     with run_folder(folder):
         numbers, files = write_explanation(model, data, methods, picked, options, folder)
-        record = {"learner": model.name, "dataset": dataset, "rows": picked,
+        record = {"learner": model.name, "dataset": dataset, "seed": seed, "rows": picked,
                   "methods": numbers, "files": files}
         write_json(os.path.join(folder, EXPLANATION_FILE), record)
     return ExplainResult(learner=model.name, dataset=dataset, rows=picked, methods=numbers,
