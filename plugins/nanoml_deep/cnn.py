@@ -7,7 +7,6 @@ from nanoml.deep import NetworkClassifier
 from nanoml.errors import ParameterError
 from nanoml.validation import check_number
 
-FILTERS = 32
 KERNEL = 3
 POOL = 2
 
@@ -24,8 +23,10 @@ class CNN(NetworkClassifier):
         compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         fit(epochs=10, batch_size=32, validation_split=0.1)
 
-    ``dropout`` > 0 (not in the tutorial; 0 by default) drops that share of the flattened
-    features before the dense layer while training, a regulariser the tuner may choose.
+    Beyond the tutorial, for the tuner to choose (their defaults are the tutorial's model):
+    ``filters`` sets the convolution's width; ``hidden`` > 0 puts a hidden dense layer of
+    that many ReLU units before the output; ``dropout`` > 0 drops that share of the
+    features before each dense layer while training.
     Pixels are standardised with the mean and standard deviation of all training pixels.
     At the default ``epochs=None`` it trains the tutorial's 10 epochs where an epoch is
     long (Fashion-MNIST) and, on small data (the 8x8 digits), more epochs with early
@@ -36,16 +37,19 @@ class CNN(NetworkClassifier):
     default_dataset = "digits"
     description = "the tutorial's CNN: conv 3x3x32 + ReLU, 2x2 max pool, dense softmax; Adam"
     search_space = {"lr": [3e-4, 1e-3, 3e-3], "batch_size": [32, 64, 128],
-                    "dropout": [0.0, 0.25, 0.5]}
+                    "dropout": [0.0, 0.25, 0.5], "filters": [32, 64], "hidden": [0, 128]}
     input_ndim = 3
 
     def __init__(self, epochs=None, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
-                 patience=None, device="cpu", input_shape=None, dropout=0.0):
+                 patience=None, device="cpu", input_shape=None, dropout=0.0, filters=32,
+                 hidden=0):
         self.store_params(locals())
 
     def check_params(self):
         super().check_params()
         check_number("dropout", self.dropout, low=0, high=0.95)
+        check_number("filters", self.filters, low=1, integer=True)
+        check_number("hidden", self.hidden, low=0, integer=True)
 
     def build_network(self, rng):
         channels, height, width = self.input_shape_
@@ -55,14 +59,19 @@ class CNN(NetworkClassifier):
                 f"cnn needs images of at least {KERNEL + POOL - 1}x{KERNEL + POOL - 1} "
                 f"pixels, got input_shape {self.input_shape_}"
             )
-        conv = nn.Conv2d(channels, FILTERS, KERNEL, rng=rng)
-        dense = nn.Linear(FILTERS * pooled_h * pooled_w, self.n_outputs(), rng=rng)
-        for layer in (conv, dense):
+        conv = nn.Conv2d(channels, self.filters, KERNEL, rng=rng)
+        widths = [self.filters * pooled_h * pooled_w] + [self.hidden] * (self.hidden > 0)
+        denses = [nn.Linear(n_in, n_out, rng=rng)
+                  for n_in, n_out in zip(widths, widths[1:] + [self.n_outputs()], strict=True)]
+        for layer in (conv, *denses):
             _keras_init(layer, rng)
-        # no Dropout layer at 0, so that the dense layer keeps the tutorial model's key
-        regularise = [nn.Dropout(self.dropout, rng=rng)] if self.dropout > 0 else []
-        return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten(), *regularise,
-                             dense)
+        layers = [conv, nn.ReLU(), nn.MaxPool2d(POOL), nn.Flatten()]
+        for i, dense in enumerate(denses):
+            layers += [nn.ReLU()] if i else []
+            # no Dropout layer at 0, so that the tutorial model keeps its keys
+            layers += [nn.Dropout(self.dropout, rng=rng)] if self.dropout > 0 else []
+            layers.append(dense)
+        return nn.Sequential(*layers)
 
 
 def _keras_init(layer, rng):

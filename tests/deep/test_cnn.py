@@ -55,12 +55,33 @@ def test_input_shape_is_inferred_or_required(digits):
     assert model.module_[0].weight.shape == (32, 4, 3, 3)
 
 
-def test_forward_loss_and_gradients_match_torch(digits):
+def test_width_and_a_hidden_layer_are_hyperparameters(digits, tmp_path):
+    model = CNN(epochs=1, filters=8, hidden=16, dropout=0.25).fit(digits.X_train[:64],
+                                                                  digits.y_train[:64])
+    kinds = [type(layer).__name__ for layer in model.module_]
+    assert kinds == ["Conv2d", "ReLU", "MaxPool2d", "Flatten", "Dropout", "Linear", "ReLU",
+                     "Dropout", "Linear"]
+    shapes = {k: v.shape for k, v in model.module_.state_dict().items()}
+    assert shapes == {"0.weight": (8, 1, 3, 3), "0.bias": (8,), "5.weight": (16, 72),
+                      "5.bias": (16,), "8.weight": (10, 16), "8.bias": (10,)}
+    model.save(tmp_path / "model.npz")
+    loaded = CNN.load(tmp_path / "model.npz")
+    np.testing.assert_array_equal(loaded.predict(digits.X_test), model.predict(digits.X_test))
+    for bad in ({"filters": 0}, {"hidden": -1}, {"hidden": 2.5}):
+        with pytest.raises(ParameterError, match=next(iter(bad))):
+            CNN(**bad).fit(digits.X_train[:64], digits.y_train[:64])
+
+
+@pytest.mark.parametrize("params", [{}, {"filters": 8, "hidden": 16}])
+def test_forward_loss_and_gradients_match_torch(digits, params):
     torch = pytest.importorskip("torch")
-    model = CNN(epochs=1).fit(digits.X_train[:200], digits.y_train[:200])
+    model = CNN(epochs=1, **params).fit(digits.X_train[:200], digits.y_train[:200])
+    filters = params.get("filters", 32)
+    dense = ([torch.nn.Linear(filters * 9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10)]
+             if params else [torch.nn.Linear(filters * 9, 10)])
     reference = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
-        torch.nn.Linear(288, 10))
+        torch.nn.Conv2d(1, filters, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), *dense)
     weights = model.module_.state_dict()
     with torch.no_grad():
         for name, param in reference.named_parameters():
