@@ -465,7 +465,8 @@ def explain(model, dataset, method, rows, steps, seed, out, data_dir, as_json):
 
     Methods: saliency, gradient-x-input, smoothgrad, integrated-gradients and activations
     (deep learners), permutation (any), occlusion (images), treeshap (trees, forests,
-    gradient boosting), linear-shap (linear models).
+    gradient boosting), linear-shap (linear models), top-words (text pipelines of naive
+    Bayes or a linear model).
     """
     result = nanoml.explain(model, dataset, method=method, rows=rows, steps=steps, seed=seed,
                             out=out, data_dir=data_dir)

@@ -335,3 +335,66 @@ def test_a_run_folders_model_is_explained_on_that_runs_dataset_and_split(tmp_pat
     assert result.dataset == "wine"
     saved = json.loads((tmp_path / "x" / "explanation.json").read_text())
     assert saved["seed"] == 3
+
+
+# -- text --------------------------------------------------------------------------------
+def _fruit_corpus(n=60, seed=0):
+    """Documents of filler words, each class with a word of its own in most of its rows."""
+    rng = np.random.default_rng(seed)
+    filler = np.array(["the", "a", "of", "and", "to", "in", "is", "it"])
+    docs, y = [], []
+    for i in range(n):
+        label = i % 3
+        words = list(rng.choice(filler, 6))
+        if rng.random() < 0.8:
+            words.insert(rng.integers(0, 6), ["apple", "banana", "cherry"][label])
+        docs.append(" ".join(words))
+        y.append(["a", "b", "c"][label])
+    return np.array(docs, dtype=object), np.array(y)
+
+
+@pytest.mark.parametrize("classifier, vectorizer", [("multinomial-nb", "counts"),
+                                                    ("logistic-regression", "tfidf")])
+def test_top_words_find_each_classs_word_and_add_up_to_its_scores(classifier, vectorizer):
+    from nanoml_text.pipeline import TextPipeline
+
+    from nanoml.explain.words import TopWords
+
+    docs, y = _fruit_corpus()
+    model = TextPipeline(vectorizer=vectorizer, classifier=classifier).fit(docs, y)
+    explainer = TopWords(model)
+    assert [words[0] for words, _ in explainer.top(3)] == ["apple", "banana", "cherry"]
+    # each class's score of a document is its words' shares plus a constant of the class
+    shares = np.column_stack([explainer.attribute(docs, np.full(len(docs), c)).sum(axis=1)
+                              for c in range(3)])
+    inner = model.classifier_
+    if classifier == "multinomial-nb":
+        predicted = explainer.classes[np.argmax(shares + inner.class_log_prior_, axis=1)]
+        np.testing.assert_array_equal(predicted, model.predict(docs))
+    else:
+        scores = inner.decision_function(model.vectorizer_.transform(docs))
+        np.testing.assert_allclose(shares + inner.intercept_, scores, atol=1e-9)
+
+
+def test_explain_a_text_model_from_its_run_folder(tmp_path):
+    from tests.test_text import WORDS, _four_categories
+
+    folder = str(_four_categories(tmp_path / "f", WORDS))
+    nanoml.run("multinomial-nb", "fortunes", data_dir=folder, out=str(tmp_path / "run"))
+    model = str(tmp_path / "run" / "model.npz")
+    result = CliRunner().invoke(cli, ["explain", model, "--data-dir", folder, "--out",
+                                      str(tmp_path / "x"), "--json"])
+    assert result.exit_code == 0, result.output
+    top = json.loads(result.stdout)["methods"]["top-words"]["top_words"]
+    assert {word for words in top.values() for word in list(words)[:4]} \
+        == {word for words in WORDS for word in words}
+    assert (tmp_path / "x" / "top_words.png").stat().st_size > 0
+    bad = CliRunner().invoke(cli, ["explain", model, "--data-dir", folder, "--method",
+                                   "treeshap"])
+    assert bad.exit_code == 2 and "takes: top-words" in bad.output
+    nanoml.run("multinomial-nb", "fortunes", data_dir=folder, out=str(tmp_path / "hashed"),
+               params={"vectorizer": "hashing", "alternate_sign": False})
+    hashed = CliRunner().invoke(cli, ["explain", str(tmp_path / "hashed" / "model.npz"),
+                                      "--data-dir", folder])
+    assert hashed.exit_code == 2
+    assert "no explanation method applies to learner 'text-pipeline'" in hashed.output

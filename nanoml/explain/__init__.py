@@ -15,7 +15,9 @@ the model, one ``attribute(...)``, a convergence delta on request):
   hidden layer (deep classifiers);
 - permutation.py: permutation importance (every supervised learner), occlusion (images);
 - treeshap.py: exact TreeSHAP (trees, forests, gradient boosting) and exact linear SHAP
-  (linear models).
+  (linear models);
+- words.py: each class's words of largest weight, and each document's words' shares
+  (text pipelines of naive Bayes or a linear model).
 """
 
 import dataclasses
@@ -32,7 +34,7 @@ from nanoml.validation import check_number
 
 GRADIENT_METHODS = ("saliency", "gradient-x-input", "smoothgrad", "integrated-gradients")
 METHODS = (*GRADIENT_METHODS, "activations", "permutation", "occlusion", "treeshap",
-           "linear-shap")
+           "linear-shap", "top-words")
 EXPLANATION_FILE = "explanation.json"
 # Rows explained by default: the first test row of each class, up to this many classes.
 DEFAULT_ROWS = 10
@@ -57,12 +59,20 @@ class ExplainResult:
                 "methods": self.methods, "folder": self.folder, "files": self.files}
 
 
+def reads_documents(data):
+    """Whether `data`'s rows are documents (one text column), not numbers."""
+    return np.asarray(data.X_test).dtype.kind in "OUS"
+
+
 def available_methods(model, data):
     """The methods `model` can take on `data`, in METHODS order."""
     from nanoml.deep import DeepLearner
     from nanoml.explain.treeshap import is_linear_model, is_tree_model
+    from nanoml.explain.words import word_weights
 
     supervised = model.task in ("classification", "regression")
+    if reads_documents(data):  # the methods above read numbers
+        return ["top-words"] if word_weights(model) is not None else []
     deep = isinstance(model, DeepLearner) and supervised
     can = set()
     if deep:
@@ -85,7 +95,7 @@ def default_methods(model, data):
     importance where the features are few enough."""
     can = available_methods(model, data)
     chosen = [m for m in ("saliency", "integrated-gradients", "activations", "treeshap",
-                          "linear-shap") if m in can]
+                          "linear-shap", "top-words") if m in can]
     if "permutation" in can and (data.n_features <= MAX_DEFAULT_PERMUTATION_FEATURES
                                  or not chosen):
         chosen.append("permutation")
@@ -96,7 +106,11 @@ def parse_methods(method, model, data):
     """`method` (a name, comma-separated names or a list; None: the defaults) -> names the
     model can take; anything else raises ParameterError naming what it can take."""
     if method is None:
-        return default_methods(model, data)
+        chosen = default_methods(model, data)
+        if not chosen:
+            raise ParameterError(f"no explanation method applies to learner '{model.name}' "
+                                 f"on {data.name}")
+        return chosen
     names = [m.strip() for m in method.split(",")] if isinstance(method, str) else list(method)
     can = available_methods(model, data)
     for name in names:
@@ -196,7 +210,7 @@ def explain(model, dataset=None, *, method=None, rows=None, steps=50, out=None, 
     seed = seed if seed is not None else run.get("seed", 0)
     data = load_dataset(dataset, seed=seed, data_dir=data_dir, task=model.task)
     check_task(type(model), data)
-    if data.n_features != model.n_features_in_:
+    if not reads_documents(data) and data.n_features != model.n_features_in_:
         raise InputError(f"the model reads {model.n_features_in_} features but dataset "
                          f"'{data.name}' has {data.n_features}", argument="dataset")
     methods = parse_methods(method, model, data)

@@ -77,6 +77,28 @@ def plot_feature_attributions(values, names, labels, path, *, title=None):
 
 
 @_styled
+def plot_top_words(top, class_names, path, *, title=None):
+    """One panel per class: its words of largest weight, as bars. `top`: per class, a
+    (words, weights) pair, largest first."""
+    plt = _pyplot()
+    columns = min(len(top), 4)
+    rows = -(-len(top) // columns)
+    shown = max(len(words) for words, _ in top)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 0.22 * shown * rows + 1),
+                             squeeze=False, layout="constrained")
+    for ax, (words, weights), name in zip(axes.flat, top, class_names, strict=False):
+        ax.barh(range(len(words))[::-1], weights, color="tab:red")
+        ax.set_yticks(range(len(words))[::-1], list(words), fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("weight", fontsize=8)
+    for ax in axes.flat[len(top):]:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+
+
+@_styled
 def plot_importance(mean, std, names, path, *, title=None, xlabel="drop of the score"):
     """Horizontal bars of the largest importances, with their spread over repeats."""
     plt = _pyplot()

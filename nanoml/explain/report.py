@@ -5,10 +5,11 @@ import os
 
 import numpy as np
 
-from nanoml.explain import figures
+from nanoml.explain import figures, reads_documents
 from nanoml.figures import _class_names, sample_rows
 
 IMAGE_FIGURE = "attributions.png"
+TOP_WORDS = 15  # words shown per class, and per explained document
 
 
 class _Explanation:
@@ -17,7 +18,9 @@ class _Explanation:
     def __init__(self, model, data, rows, options, folder):
         self.model, self.data, self.rows = model, data, rows
         self.options, self.folder = options, folder
-        self.X = np.asarray(data.X_test[rows], np.float64)
+        # documents stay text; numbers are float64 for every method
+        self.X = data.X_test[rows] if reads_documents(data) else np.asarray(data.X_test[rows],
+                                                                            np.float64)
         self.predicted = np.asarray(model.predict(self.X))
         self.image_maps = {}  # method -> (rows, height, width), drawn together at the end
         self.files = []
@@ -209,7 +212,32 @@ def _shap(state, method):
             "max_additivity_error": float(max(np.abs(delta).max(), np.abs(mine_delta).max()))}
 
 
+def _top_words(state, method):
+    from nanoml.explain.words import TopWords
+
+    explainer = TopWords(state.model)
+    names = [str(n) for n in state.names(explainer.classes)]
+    top = explainer.top(TOP_WORDS)
+    figures.plot_top_words(top, names, os.path.join(state.folder, "top_words.png"),
+                           title=f"{state.model.name} on {state.data.name}: the words of "
+                                 "largest weight for each class")
+    state.files.append("top_words.png")
+    target = state.class_column()
+    shares = explainer.attribute(state.X, target)
+    rows = []
+    for row, column in zip(shares, target, strict=True):
+        used = np.flatnonzero(row)
+        used = used[np.argsort(-np.abs(row[used]), kind="stable")][:TOP_WORDS]
+        rows.append({"class": names[column],
+                     "words": dict(zip(explainer.words[used].tolist(), row[used].tolist(),
+                                       strict=True))})
+    return {"classes": names,
+            "top_words": {n: dict(zip(w.tolist(), v.tolist(), strict=True))
+                          for n, (w, v) in zip(names, top, strict=True)},
+            "rows": rows}
+
+
 _RUN = {**dict.fromkeys(
     ("saliency", "gradient-x-input", "smoothgrad", "integrated-gradients"), _gradients),
     "activations": _activations, "permutation": _permutation, "occlusion": _occlusion,
-    "treeshap": _shap, "linear-shap": _shap}
+    "treeshap": _shap, "linear-shap": _shap, "top-words": _top_words}
