@@ -115,7 +115,13 @@ def _table_input(table, schema, n_features, path):
 
 
 def _numeric_columns(table, n_features, where):
-    """Every column as a feature, for a model trained without a table schema."""
+    """Every column as a feature, for a model trained without a table schema; or, for a
+    model of documents (`n_features` None), the one column's text."""
+    if n_features is None:
+        if table.num_columns != 1:
+            raise InputError(f"{where} has {table.num_columns} columns; the model reads "
+                             "documents: give a table of one text column")
+        return np.asarray(table.column(0).cast("string").to_pylist(), dtype=object)[:, None]
     if table.num_columns != n_features:
         raise InputError(f"{where} has {table.num_columns} columns but the model was trained "
                          f"on {n_features} features")
@@ -191,7 +197,7 @@ def predict_file(model_path, data_path, out=None, *, proba=False, client=None,
     if proba and not hasattr(model, "predict_proba"):
         raise ParameterError(f"learner '{model.name}' gives no class probabilities",
                              argument="proba")
-    n_features = model.n_features_in_
+    n_features = getattr(model, "n_features_in_", None)  # None: the model reads documents
     written = 0
     with _Writer(out, id_name="file" if os.path.isdir(data_path) else "row") as writer:
         if client is None:
@@ -241,7 +247,7 @@ def evaluate_file(model_path, data_path):
     """The model's metrics on the labelled file or folder at `data_path`."""
     model, schema = read_model(model_path)
     parts, targets = [], []
-    for _, X, y in chunks(data_path, schema, model.n_features_in_):
+    for _, X, y in chunks(data_path, schema, getattr(model, "n_features_in_", None)):
         if y is None:
             raise InputError(f"'{data_path}' holds no targets to evaluate against"
                              + (f" (no column '{schema.target}')" if isinstance(

@@ -25,6 +25,8 @@ from nanoml.learner import Learner
 from nanoml.modelfile import write_json
 
 MODEL_FILE = "model.npz"
+# The learner that reads a table file of documents: a vectorizer, then the classifier run.
+TEXT_PIPELINE = "text-pipeline"
 
 
 @dataclasses.dataclass
@@ -74,17 +76,27 @@ def make_learner(cls, params=None, seed=None):
 
 
 def pipeline_for(cls, dataset):
-    """The learner class a run of `cls` on the registered `dataset` wraps it in: the
-    dataset's pipeline (the steps its raw rows need, e.g. a vectorizer for text) where that
-    does `cls`'s task and is not `cls` itself; else None."""
+    """The learner class a run of `cls` on `dataset` wraps it in: a registered dataset's
+    pipeline (the steps its raw rows need, e.g. a vectorizer for text), or TEXT_PIPELINE
+    for a table file of documents, where that does `cls`'s task and is not `cls` itself;
+    else None."""
+    from nanoml.data.tables import table_reads_documents
     from nanoml.plugins import plugin_set
 
     entry = plugin_set().datasets.get(dataset) if isinstance(dataset, str) else None
-    if entry is None or not entry.pipeline or entry.pipeline == cls.name:
+    if entry is not None:
+        pipeline = entry.pipeline
+    elif dataset is not None and table_reads_documents(dataset):
+        pipeline = TEXT_PIPELINE
+        if pipeline not in plugin_set().learners:
+            raise ParameterError(f"'{dataset}' holds free text, which needs the learner "
+                                 f"'{TEXT_PIPELINE}' (the nanoml_text plugin); none is "
+                                 "registered")
+    else:
         return None
-    if getattr(cls, "reads_text", False):  # a learner that reads raw documents itself
-        return None
-    chain = learner_class(entry.pipeline)
+    if not pipeline or pipeline == cls.name or getattr(cls, "reads_text", False):
+        return None  # no steps needed, or a learner that reads raw documents itself
+    chain = learner_class(pipeline)
     return chain if chain.task == cls.task else None
 
 

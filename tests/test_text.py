@@ -195,3 +195,50 @@ def test_pipeline_feeds_linear_svm_sparse_rows_for_the_dense_model():
     np.testing.assert_array_equal(pipe.classifier_.coef_, dense.coef_)
     np.testing.assert_array_equal(pipe.predict(CORPUS), dense.predict(
         pipe.vectorizer_.transform(CORPUS).toarray()))
+
+
+def _review_table(path, n=90, extra_column=False):
+    """A CSV of short reviews, each naming its class's fruit, and their labels."""
+    rng = np.random.default_rng(0)
+    filler = ["the", "a", "of", "and", "to", "in", "is", "it"]
+    lines = ["review,label" + (",price" if extra_column else "")]
+    for i in range(n):
+        words = list(rng.choice(filler, 5))
+        words.insert(2, ["apple", "banana", "cherry"][i % 3])
+        lines.append(f"\"{' '.join(words)}, truly\",{'abc'[i % 3]}"
+                     + (f",{i}" if extra_column else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_table_of_documents_is_text_for_run_predict_evaluate_and_explain(tmp_path):
+    from nanoml.data import load_file
+
+    table = _review_table(tmp_path / "reviews.csv")
+    data = load_file(table)
+    assert data.schema.reads_documents and data.X_train.dtype == object
+    assert data.X_train.shape[1] == 1 and "truly" in data.X_train[0, 0]
+    runner = CliRunner()
+    run = runner.invoke(cli, ["run", "logistic-regression", "--dataset", str(table), "--set",
+                              "vectorizer=tfidf", "--out", str(tmp_path / "run")])
+    assert run.exit_code == 0, run.output
+    assert "text-pipeline on " in run.output and "accuracy: 1.0000" in run.output
+    model = str(tmp_path / "run" / "model.npz")
+    new = tmp_path / "new.csv"
+    new.write_text("review\nan apple a day\n\"banana bread, and tea\"\n")
+    predicted = runner.invoke(cli, ["predict", model, str(new)])
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.output.splitlines()[1:] == ["0,\"a\"", "1,\"b\""]
+    evaluated = runner.invoke(cli, ["evaluate", model, str(table)])
+    assert evaluated.exit_code == 0 and "accuracy: 1.0000" in evaluated.output
+    explained = runner.invoke(cli, ["explain", model, "--out", str(tmp_path / "x")])
+    assert explained.exit_code == 0 and "top-words" in explained.output
+
+
+def test_documents_beside_other_feature_columns_are_refused_by_name(tmp_path):
+    table = _review_table(tmp_path / "mixed.csv", extra_column=True)
+    result = CliRunner().invoke(cli, ["run", "multinomial-nb", "--dataset", str(table),
+                                      "--target", "label"])
+    assert result.exit_code == 2
+    assert "column 'review' holds free text" in result.output and "'price'" in result.output
+    assert len(result.output.strip().splitlines()) == 1

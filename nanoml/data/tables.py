@@ -3,7 +3,9 @@
 A `TableSchema` is learned from the training table: which column is the target, and how
 each feature column becomes numbers — numeric columns as they are, booleans as 0/1, text
 columns one-hot (up to MAX_ONE_HOT categories) or ordinal — and what fills missing values
-when imputing was asked for. It is stored in the model file, so a prediction reads new
+when imputing was asked for. A column of free text (a median of MIN_DOCUMENT_WORDS words
+or more) is documents instead: the table's rows are then those documents, for a text
+pipeline to read. It is stored in the model file, so a prediction reads new
 files exactly as training did, and a file of other columns is refused by name.
 """
 
@@ -15,6 +17,7 @@ import numpy as np
 from nanoml.errors import DatasetUnavailableError, InputError, ModelFileError, ParameterError
 
 MAX_ONE_HOT = 32  # more categories than this: one ordinal column instead of one-hot
+MIN_DOCUMENT_WORDS = 4
 IMPUTE = ("mean", "median", "most-frequent")
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".parquet": None, ".pq": None}
 
@@ -22,8 +25,8 @@ TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".parquet": None, ".p
 @dataclasses.dataclass
 class Column:
     """How one feature column becomes numbers: `kind` is number, boolean, one-hot or
-    ordinal; `categories` the known values of a text column; `fill` replaces missing
-    values (None: missing values are refused)."""
+    ordinal (or text: documents, left as they are); `categories` the known values of a
+    text column; `fill` replaces missing values (None: missing values are refused)."""
 
     name: str
     kind: str
@@ -72,13 +75,18 @@ class TableSchema:
             columns = [Column(**c) for c in document["columns"]]
             target = document.get("target")
             for c in columns:
-                if c.kind not in ("number", "boolean", "one-hot", "ordinal") or not (
+                if c.kind not in ("number", "boolean", "one-hot", "ordinal", "text") or not (
                     isinstance(c.name, str) and isinstance(c.categories, list)
                 ):
                     raise ValueError(f"column {c.name!r} of kind {c.kind!r}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelFileError(f"{where} has a damaged input schema ({exc})") from None
         return cls(columns, target)
+
+    @property
+    def reads_documents(self):
+        """Whether the rows are documents (one column of free text), not numbers."""
+        return any(c.kind == "text" for c in self.columns)
 
     def column_types(self):
         """Column name -> the Arrow type to read it as, so every file reads alike."""
@@ -94,6 +102,9 @@ class TableSchema:
                 f"{where} lacks the column(s) {', '.join(map(repr, missing))} the model was "
                 f"trained on (it has {', '.join(map(repr, table.column_names))})"
             )
+        if self.reads_documents:  # one column: the documents, as a text pipeline reads them
+            return _filled(table.column(self.columns[0].name), self.columns[0],
+                           where).astype(object)[:, None]
         # Filled column by column in Fortran order, then made C-contiguous in one blocked
         # copy: writing columns of a C-ordered array strides through memory (1.6x slower).
         X = np.empty((table.num_rows, sum(c.width for c in self.columns)), order="F")
@@ -140,7 +151,7 @@ def _filled(array, column, where):
                 f"first in row {first + 1}; fill them in, or impute them ({', '.join(IMPUTE)})"
             )
         array = pc.if_else(missing, pa.scalar(column.fill, column.arrow_type), array)
-    if column.kind in ("one-hot", "ordinal"):
+    if column.kind in ("one-hot", "ordinal", "text"):
         return np.asarray(array.to_pylist(), dtype=str)
     return array.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
 
@@ -175,17 +186,53 @@ def learn_schema(table, target, impute=None):
             column = Column(name, "number")
         elif pa.types.is_null(kind_of):
             raise InputError(f"column '{name}' is empty in every row; remove it")
+        elif is_free_text(array):
+            column = Column(name, "text")
         else:
             text = array.cast(pa.string())
             categories = sorted(v for v in pc.unique(text).to_pylist() if v is not None)
             kind = "one-hot" if len(categories) <= MAX_ONE_HOT else "ordinal"
             column = Column(name, kind, categories)
         if impute is not None:
-            column.fill = _fill_value(table.column(name), column, impute)
+            column.fill = "" if column.kind == "text" else _fill_value(table.column(name),
+                                                                       column, impute)
         columns.append(column)
     if not columns:
         raise InputError(f"the table has no feature columns besides the target '{target}'")
+    text = [c.name for c in columns if c.kind == "text"]
+    if text and len(columns) > 1:
+        raise InputError(
+            f"column '{text[0]}' holds free text, read as documents; a table of documents "
+            f"has that one column besides the target '{target}': remove the others "
+            f"({', '.join(repr(c.name) for c in columns if c.name != text[0])})")
     return TableSchema(columns, target)
+
+
+def is_free_text(array):
+    """Whether a pyarrow column of text is free text: a median of MIN_DOCUMENT_WORDS words
+    or more a value (else its values are categories)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return False
+    values = pc.drop_null(pc.utf8_trim_whitespace(array))
+    if len(values) == 0:
+        return False
+    gaps = pc.count_substring_regex(values, r"\s+").to_numpy(zero_copy_only=False)
+    return float(np.median(gaps)) + 1 >= MIN_DOCUMENT_WORDS
+
+
+def table_reads_documents(path, rows=1000):
+    """Whether the table file at `path` holds documents (a column of free text), judged
+    from its first `rows` rows; False for anything that is not a readable table."""
+    if os.path.splitext(str(path))[1].lower() not in TABLE_SUFFIXES or not os.path.isfile(path):
+        return False
+    try:
+        batch = next(iter_table(path, rows=rows), None)
+    except (InputError, DatasetUnavailableError):
+        return False
+    return batch is not None and any(is_free_text(column) for column in batch.columns)
 
 
 def _fill_value(array, column, impute):
