@@ -113,7 +113,7 @@ def test_nanoml_run_writes_the_run_folder(tmp_path):
 
 def test_dqn_keeps_the_best_evaluated_policy():
     agent = DQN(total_steps=4_000, learning_starts=500, eval_every=500, eval_episodes=5,
-                seed=1).fit("CartPole-v1")
+                seed=3).fit("CartPole-v1")
     trace = agent.evaluations_["mean_return"]
     assert agent.evaluations_["step"] == list(range(500, 4_001, 500))
     assert trace[-1] < max(trace), "the last policy is the best: nothing to choose"
@@ -123,6 +123,11 @@ def test_dqn_keeps_the_best_evaluated_policy():
     assert np.mean(replayed) == trace[best]
     last = DQN(total_steps=600, learning_starts=100, eval_every=0).fit("CartPole-v1")
     assert last.evaluations_ == {"step": [], "mean_return": []}
+    # keeping a policy draws nothing from training's random numbers: evaluating at other
+    # steps leaves the training path as it was
+    other = DQN(total_steps=4_000, learning_starts=500, eval_every=700, eval_episodes=5,
+                seed=3).fit("CartPole-v1")
+    assert other.history_["episode_return"] == agent.history_["episode_return"]
 
 
 def test_dqn_soft_update_matches_numpy():

@@ -106,7 +106,8 @@ class DQN(Agent):
         selection = self.eval_every > 0 and self.env_name_ is not None
         eval_env = open_env(self.env_name_, self.eval_episodes)[0] if selection else None
         self.evaluations_ = {"step": [], "mean_return": []}
-        best, self.q_net_ = -np.inf, q_net
+        # the kept policy is built now, so that keeping one later draws nothing from `rng`
+        best, self.q_net_ = -np.inf, self._build(rng)["q_net_"] if selection else q_net
         obs, _ = env.reset(seed=self.seed)
         with progress(self.total_steps, self.name) as bar:
             for step in range(0, self.total_steps, n):
@@ -141,8 +142,7 @@ class DQN(Agent):
                     self.evaluations_["mean_return"].append(current)
                     if current >= best:
                         best = current
-                        self.q_net_ = self._build(rng)["q_net_"].load_state_dict(
-                            q_net.state_dict())
+                        self.q_net_.load_state_dict(q_net.state_dict())
                 bar.update(n)
                 if done.any():
                     bar.set_postfix(recent_return=recent_return(self.history_), refresh=False)
