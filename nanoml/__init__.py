@@ -27,7 +27,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 # Submodules reachable as attributes: nanoml.nn, nanoml.optim, ...
 _SUBMODULES = (
     "data", "deep", "device", "errors", "functional", "losses", "metrics", "nn", "optim",
-    "plugins", "runner", "tensor", "testing", "tuning", "validation",
+    "plugins", "runner", "state_schema", "tensor", "testing", "tuning", "validation",
 )
 # Names defined in a submodule, reachable from the package: nanoml.Tensor, nanoml.run, ...
 _EXPORTS = {

@@ -38,6 +38,7 @@ improvement of the validation loss, so a run stopped midway keeps its best model
 training by raising (a tuner prunes a poor trial this way).
 """
 
+import functools
 import math
 import os
 import sys
@@ -50,9 +51,26 @@ from nanoml.learner import Learner
 from nanoml.losses import cross_entropy, mse
 from nanoml.nn import Module
 from nanoml.optim import Adam
+from nanoml.state_schema import (
+    Array,
+    Classes,
+    Float,
+    Int,
+    Json,
+    Network,
+    Require,
+    StateSchema,
+    refuse,
+)
 from nanoml.tensor import Tensor, no_grad
 from nanoml.train import train
-from nanoml.validation import check_array, check_number, check_targets, encode_labels
+from nanoml.validation import (
+    check_array,
+    check_number,
+    check_targets,
+    encode_labels,
+    unit_scale,
+)
 
 # Rows per forward pass at inference: large enough to amortise the per-op overhead, small
 # enough that a convolution's activations stay well under 100 MB.
@@ -126,8 +144,22 @@ class DeepLearner(Learner):
     # and 1 (for networks with a sigmoid output); "features" standardises each feature on
     # its own (tabular data whose columns have different units).
     scaling = "standard"
+    # A batch loss above this stops training as diverged (a NaN or infinite one always does).
+    loss_limit = math.inf
     _checkpoint_path = None  # set by fit for the length of training
     _on_epoch = None  # likewise
+    # The network's weights are checked against the network build_network makes.
+    state_schema = StateSchema(
+        checks=[Require(lambda v: v["input_shape_"] is None
+                        or math.prod(v["input_shape_"]) == v["n_features_in_"],
+                        "input_shape_", "does not hold n_features_in_ values")],
+        n_features_in_=Int(low=1),
+        input_shape_=Json(check=functools.partial(check_sizes, "input_shape_"), none=True),
+        x_offset_=Array(np.float32, shape=("n_features_in_",)),
+        x_scale_=Array(np.float32, shape=("n_features_in_",), above=0),
+        history_=Json(optional=True),
+        module_=Network(_MODULE_PREFIX),
+    )
 
     def __init__(self, epochs=None, batch_size=32, lr=1e-3, seed=0, validation_fraction=0.1,
                  patience=None, device="cpu", input_shape=None):
@@ -212,8 +244,8 @@ class DeepLearner(Learner):
         return shape
 
     def _fit_scaling(self, X):
-        if self.scaling == "features":
-            offset, scale = X.mean(axis=0), X.std(axis=0)
+        if self.scaling == "features":  # float64 sums: float32 ones overflow near 1e38
+            offset, scale = X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64)
         else:
             if self.scaling == "range":
                 low, high = float(X.min()), float(X.max())
@@ -307,6 +339,7 @@ class DeepLearner(Learner):
             with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
             on_epoch=self._on_epoch,
             progress=progress_mode(), description=self.name, device=self.device,
+            loss_limit=self.loss_limit,
         )
 
     def _checkpoint(self, epoch):
@@ -334,6 +367,13 @@ class DeepLearner(Learner):
     def _get_state(self):
         """Shapes and scalars as JSON, the network's weights as ``module.<name>`` arrays."""
         return network_state(self, lambda attribute: _MODULE_PREFIX)
+
+    def check_state(self, plain, arrays):
+        plain, arrays = super().check_state(plain, arrays)
+        shape = plain.get("input_shape_")
+        if self.input_ndim is not None and (shape is None or len(shape) != self.input_ndim):
+            refuse("input_shape_", f"must be a sample's {self._shape_words()}, got {shape!r}")
+        return plain, arrays
 
     def _set_state(self, plain, arrays):
         weights = restore_network_state(self, plain, arrays, _module_weight)
@@ -382,6 +422,7 @@ class NetworkClassifier(DeepLearner):
     """A network with one logit per class, trained with softmax cross-entropy."""
 
     task = "classification"
+    state_schema = DeepLearner.state_schema.extend(classes_=Classes())
 
     def _fit_targets(self, y, n):
         classes, codes = encode_labels(y, n)
@@ -410,10 +451,16 @@ class NetworkRegressor(DeepLearner):
     """A network with one output, trained with mean squared error on standardised targets."""
 
     task = "regression"
+    state_schema = DeepLearner.state_schema.extend(y_mean_=Float(), y_scale_=Float(above=0))
+    # Predicting the mean scores a loss of 1 on standardised targets: a loss a million times
+    # that is a diverging network (huge but finite while tanh or clipping bound its states),
+    # not slow learning.
+    loss_limit = 1e6
 
     def _fit_targets(self, y, n):
         y = check_targets(y, n)
-        mean, scale = float(y.mean()), float(y.std()) or 1.0
+        unit = unit_scale(y)  # squares of targets near 1e300 would overflow
+        mean, scale = float((y / unit).mean()) * unit, float((y / unit).std()) * unit or 1.0
         return {"y_mean_": mean, "y_scale_": scale}, ((y - mean) / scale).astype(np.float32)
 
     def n_outputs(self):

@@ -4,7 +4,9 @@
 - ``fit(X, y=None)`` returns self; learned state lives in attributes ending in ``_``.
 - ``predict``, ``score`` (accuracy, R², or the task's own), ``evaluate`` (the metrics
   `nanoml run` prints), and ``transform`` / ``sample`` where the task has one.
-- ``save(path)`` / ``Learner.load(path)``: one `nanoml.modelfile`, no pickle.
+- ``save(path)`` / ``Learner.load(path)``: one `nanoml.modelfile`, no pickle. Loading
+  treats the file as untrusted: ``check_params`` on its hyperparameters, ``check_state``
+  (the class's ``state_schema``, `nanoml.state_schema`) on its learned state.
 """
 
 import inspect
@@ -12,7 +14,14 @@ import inspect
 import numpy as np
 
 from nanoml import metrics, modelfile
-from nanoml.errors import LearnerContractError, ModelFileError, NotFittedError, ParameterError
+from nanoml.errors import (
+    LearnerContractError,
+    ModelFileError,
+    NanomlError,
+    NotFittedError,
+    ParameterError,
+)
+from nanoml.state_schema import check_generic
 
 TASKS = ("classification", "regression", "clustering", "decomposition", "generation",
          "reinforcement")
@@ -42,6 +51,9 @@ class Learner:
     # height, width; 2: sequences as steps, features); `nanoml.run` then gives them X in
     # the dataset's sample shape. None: flat rows of features.
     input_ndim = None
+    # The learned attributes a model file may set, checked when it is loaded: a
+    # `nanoml.state_schema.StateSchema`. None: only the generic checks of learned names.
+    state_schema = None
 
     def __init__(self):
         """A learner without hyperparameters needs no constructor of its own."""
@@ -82,6 +94,13 @@ class Learner:
                 )
             setattr(self, key, value)
         return self
+
+    def check_params(self):
+        """Raise ParameterError naming the first hyperparameter with an invalid value.
+
+        `fit` calls it, and `load` on the hyperparameters of a model file. The default
+        checks nothing; learners override it (calling ``super().check_params()``).
+        """
 
     def __repr__(self):
         defaults = self.param_defaults()
@@ -170,6 +189,19 @@ class Learner:
                 )
         return plain, arrays
 
+    def check_state(self, plain, arrays):
+        """Refuse, with a ModelFileError naming the attribute, learned state (as `_get_state`
+        returns it) that this learner cannot hold; return it as `_set_state` is to set it.
+
+        Checks ``state_schema`` (see `nanoml.state_schema`) or, where the learner declares
+        none, only the names. Learners that override `_get_state` may override this too.
+        """
+        schema = type(self).state_schema
+        if schema is None:
+            check_generic(self, [*plain, *arrays])
+            return plain, arrays
+        return schema.check(self, plain, arrays)
+
     def _set_state(self, plain, arrays):
         for key, value in {**plain, **arrays}.items():
             setattr(self, key, value)
@@ -189,29 +221,43 @@ class Learner:
 
     @classmethod
     def load(cls, path):
-        """Read a model file. On `Learner` itself, the learner class is found by name."""
+        """Read a model file. On `Learner` itself, the learner class is found by name.
+
+        The file is untrusted: its hyperparameters are checked as `fit` checks them and its
+        learned state against `check_state`; any defect is one ModelFileError.
+        """
         header, arrays = modelfile.load(path)
         name = header.get("learner")
+        if not isinstance(name, str):
+            raise ModelFileError(f"'{path}' names no learner (learner: {name!r})")
         if cls is Learner:
             from nanoml.plugins import get_learner
 
             try:
                 target = get_learner(name)
-            except Exception as exc:
+            except NanomlError as exc:
                 raise ModelFileError(f"'{path}' holds learner '{name}': {exc}") from None
         elif name != cls.name:
             raise ModelFileError(f"'{path}' holds a '{name}' model, not a '{cls.name}'")
         else:
             target = cls
+        params, state = header.get("params", {}), header.get("state", {})
+        for key, value in (("params", params), ("state", state)):
+            if not isinstance(value, dict):
+                raise ModelFileError(f"'{path}': its header's {key} must be a JSON object, "
+                                     f"got {type(value).__name__}")
         # JSON stores tuples as lists; hyperparameters given as sequences are tuples again
-        params = {
-            k: tuple(v) if isinstance(v, list) else v for k, v in header.get("params", {}).items()
-        }
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
         try:
-            learner = target(**params)
-            learner._set_state(header.get("state", {}), arrays)
-        except (TypeError, KeyError, ValueError) as exc:
-            raise ModelFileError(f"'{path}' does not match learner '{name}': {exc}") from None
+            learner = target().set_params(**params)
+            learner.check_params()
+            state, arrays = learner.check_state(state, arrays)
+            learner._set_state(state, arrays)
+        except (NanomlError, TypeError, KeyError, ValueError, IndexError, ArithmeticError,
+                MemoryError) as exc:
+            message = " ".join(str(exc).split())  # one line, whatever the error held
+            raise ModelFileError(f"'{path}' does not hold a valid '{name}' model: "
+                                 f"{message}") from None
         return learner
 
 

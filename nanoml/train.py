@@ -3,8 +3,8 @@
 Seeded shuffled mini-batches, a held-out validation split, per-epoch metrics, a progress
 bar (tqdm) with loss, accuracy, throughput and ETA, early stopping on validation loss, a
 checkpoint callback on every improvement (the learner writes its model file atomically),
-and a clear stop when the loss turns NaN or infinite. On the cuda device the inputs are
-uploaded once and every batch is gathered on the device.
+and a clear stop when the loss turns NaN or infinite (or, for a regressor, absurdly large).
+On the cuda device the inputs are uploaded once and every batch is gathered on the device.
 """
 
 import math
@@ -20,15 +20,16 @@ from nanoml.tensor import Tensor, no_grad
 
 
 class TrainingDivergedError(NanomlError):
-    """The loss became NaN or infinite; training stopped."""
+    """The loss became NaN, infinite or larger than the learner's divergence limit; training
+    stopped."""
 
 
-def check_finite(loss, what, where, bar, kept=False):
+def check_finite(loss, what, where, bar, kept=False, limit=math.inf):
     """The loss as a float, or TrainingDivergedError (closing the progress `bar`) when it is
-    NaN or infinite: "`what` became nan `where`"; `kept` says a checkpoint of the last good
-    model exists."""
+    NaN, infinite or above `limit`: "`what` became nan `where`"; `kept` says a checkpoint of
+    the last good model exists."""
     value = loss.item()
-    if not math.isfinite(value):
+    if not value <= limit:  # NaN compares false
         bar.close()
         raise TrainingDivergedError(
             f"{what} became {value} {where}; lower the learning rate (lr)"
@@ -146,6 +147,7 @@ def train(
     progress=True,
     description="training",
     device="cpu",
+    loss_limit=math.inf,
 ):
     """Train `module` by minimising the loss `step` returns; -> history (name -> per-epoch list).
 
@@ -163,6 +165,8 @@ def train(
     by batch).
     `on_epoch(epoch, results)` gets each epoch's metrics (loss, val_loss, accuracy, ...);
     an exception it raises stops training (a tuner prunes a poor trial this way).
+    A batch loss that is NaN, infinite or above `loss_limit` stops training with
+    TrainingDivergedError.
     """
     rng = np.random.default_rng(seed)
     train_rows, val_rows = split_validation(X.shape[0], validation_fraction, rng)
@@ -191,6 +195,7 @@ def train(
                 f"at epoch {epoch}, batch {i + 1} of {steps_per_epoch}",
                 bar,
                 kept=best_state is not None,
+                limit=loss_limit,
             )
             optimizer.zero_grad()
             loss.backward()

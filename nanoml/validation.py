@@ -1,5 +1,7 @@
 """Input checks done once at the edge (fit, predict), so kernels can trust their arrays."""
 
+import math
+
 import numpy as np
 
 from nanoml.errors import InputError, ParameterError
@@ -41,14 +43,69 @@ def check_array(X, *, name="X", ndim=2, dtype=np.float64, n_features=None):
         raise InputError(
             f"{name} has {arr.shape[1]} features but the learner was fitted with {n_features}"
         )
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    given = arr
+    with np.errstate(over="ignore"):
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
+        if np.isfinite(given[tuple(bad)]):  # finite, but too large for `dtype`
+            limit = np.finfo(dtype).max
+            raise InputError(
+                f"{name} has values beyond {limit:.3g} (e.g. {given[tuple(bad)]:.3g} at index "
+                f"{tuple(int(i) for i in bad)}), more than this learner's {np.dtype(dtype)} "
+                "arithmetic holds; rescale those features first"
+            )
         raise InputError(
             f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)}); "
             "remove or impute those values first"
         )
+    if arr.ndim == 2 and given.dtype.kind == "f" and given.dtype.itemsize > arr.dtype.itemsize:
+        vanished = np.flatnonzero((given != 0).any(axis=0) & (arr == 0).all(axis=0))
+        if vanished.size:
+            j = int(vanished[0])
+            raise InputError(
+                f"{name}'s feature {j} has values (e.g. {given[:, j][given[:, j] != 0][0]:.3g}) "
+                f"all so small that this learner's {arr.dtype} arithmetic rounds them to 0; "
+                "rescale that feature first"
+            )
     return arr
+
+
+# Squares of magnitudes in this range, and sums of many of them, stay normal float64 numbers.
+SQUARES_LOW, SQUARES_HIGH = 2.0**-500, 2.0**500
+# Values of ordinary size: no rescaling needed (squares in 2**±200, precise to the last bit).
+_ORDINARY_LOW, _ORDINARY_HIGH = 2.0**-100, 2.0**100
+
+
+def unit_scale(*arrays):
+    """A power of two to divide `arrays` by before squares or squared distances are taken:
+    1 for values of ordinary size, else the one that brings the largest magnitude to [1, 2),
+    so that squares neither overflow (|x| > 1e154) nor underflow (|x| < 1e-154). Dividing by
+    a power of two is exact: nearest points and cluster labels do not change."""
+    top = max((float(np.abs(a).max()) for a in arrays if a.size), default=0.0)
+    if top == 0.0 or _ORDINARY_LOW <= top <= _ORDINARY_HIGH:
+        return 1.0
+    return math.ldexp(1.0, math.frexp(top)[1] - 1)
+
+
+def check_squares(X, *, name="X"):
+    """X itself, or an InputError naming the first feature (column of a 2-D X) whose values
+    are so large (or, all of them, so small but not zero) that their squares overflow (or
+    underflow) float64: for learners that form variances or X.T @ X, which would otherwise
+    return NaN."""
+    if not X.size:
+        return X
+    top = np.abs(X).max(axis=0).reshape(-1)
+    bad = np.flatnonzero((top > SQUARES_HIGH) | ((top > 0) & (top < SQUARES_LOW)))
+    if bad.size:
+        j = int(bad[0])
+        way = "overflow" if top[j] > SQUARES_HIGH else "underflow"
+        what = f"{name}'s feature {j} has" if X.ndim == 2 else f"{name} has"
+        raise InputError(
+            f"{what} values of magnitude {top[j]:.3g}, whose squares {way} float64 "
+            "arithmetic; rescale it (e.g. to unit variance) first"
+        )
+    return X
 
 
 def check_targets(y, n_samples, *, name="y", numeric=True):

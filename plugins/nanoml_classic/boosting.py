@@ -13,6 +13,8 @@ import heapq
 import numpy as np
 
 from nanoml import Learner
+from nanoml.errors import ParameterError
+from nanoml.state_schema import Array, Classes, Int, StateSchema, Trees, score_columns
 from nanoml.validation import (
     check_array,
     check_choice,
@@ -25,6 +27,9 @@ from nanoml_classic import boosting_kernels as kernels
 MIN_HESSIAN = 1e-3  # a child needs at least this much hessian (scikit-learn's default)
 BINNING_SAMPLE = 200_000  # rows the bin thresholds are computed from (scikit-learn's)
 AUTO_EARLY_STOPPING_ROWS = 10_000  # early_stopping="auto" turns it on above this
+# A training loss this many times the constant prediction's means the steps overshoot and
+# grow (learning_rate too large): stop rather than return a model of infinite error.
+DIVERGED_LOSS_RATIO = 1e6
 
 
 def check_features(X, n_features=None):
@@ -185,14 +190,19 @@ def _log_loss_multi(y, raw):
     return float(np.mean(lse - raw[y, np.arange(y.shape[0])]))
 
 
+# Hessians of saturated probabilities are floored here: a leaf of exact zeros would divide
+# by zero (its raw score then grows past the divergence check, which names learning_rate).
+_TINY_HESSIAN = 1e-16
+
+
 def _gradients_binary(y, raw):
     p = 1.0 / (1.0 + np.exp(-raw))
-    return p - y, p * (1.0 - p)
+    return p - y, np.maximum(p * (1.0 - p), _TINY_HESSIAN)
 
 
 def _gradients_multi(y, raw):
     p = _softmax(raw)
-    h = p * (1.0 - p)
+    h = np.maximum(p * (1.0 - p), _TINY_HESSIAN)
     p[y, np.arange(y.shape[0])] -= 1.0
     return p, h
 
@@ -209,6 +219,25 @@ class _Boosting(Learner):
     """The boosting loop shared by the classifier and the regressor."""
 
     allow_nan = True  # NaN is a missing value, routed at every split
+    state_schema = StateSchema(
+        checks=[Trees()],
+        n_features_in_=Int(low=1),
+        n_iter_=Int(low=1),
+        baseline_=Array(np.float64, shape=(1,)),
+        feature_=Array(np.int64, shape=("n_nodes",), low=-1, below="n_features_in_"),
+        threshold_=Array(np.float64, shape=("n_nodes",), finite=False),
+        missing_left_=Array(np.uint8, shape=("n_nodes",), high=1),
+        left_=Array(np.int64, shape=("n_nodes",), low=-1, below="n_nodes"),
+        right_=Array(np.int64, shape=("n_nodes",), low=-1, below="n_nodes"),
+        value_=Array(np.float64, shape=("n_nodes",)),
+        # trees iteration by iteration, one per output (baseline_ entry) in each
+        roots_=Array(np.int64, shape=(lambda v: v["n_iter_"] * v["baseline_"].shape[0],),
+                     low=0, below="n_nodes"),
+        validation_score_=Array(np.float64, shape=("n_scores",), optional=True),
+    )
+
+    def check_params(self):
+        self._check_params()
 
     def _check_params(self):
         check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -249,7 +278,8 @@ class _Boosting(Learner):
         if early:
             raw_val = np.repeat(baseline[None, :], X_val.shape[0], axis=0)
             scores = [-loss(y_val, raw_val.T)]
-        for _ in range(self.max_iter):
+        start = loss(y, raw)
+        for iteration in range(1, self.max_iter + 1):
             g, h = gradients(y, raw)
             grown = []
             for k in range(n_outputs):
@@ -259,6 +289,7 @@ class _Boosting(Learner):
                 kernels.add_leaf_values(rows, *leaves, raw[k])
                 grown.append(tree)
             trees.extend(grown)
+            self._check_not_diverged(start, loss(y, raw), iteration)
             if early:
                 kernels.add_tree_values(X_val, *concatenate_trees(grown), n_outputs, raw_val)
                 scores.append(-loss(y_val, raw_val.T))
@@ -271,6 +302,16 @@ class _Boosting(Learner):
         self.n_features_in_ = X.shape[1]
         if early:
             self.validation_score_ = np.array(scores)
+
+    def _check_not_diverged(self, start, current, iteration):
+        """ParameterError (learning_rate) when the training loss, `start` for the constant
+        prediction, has grown past DIVERGED_LOSS_RATIO times that or is no longer finite."""
+        if not current <= DIVERGED_LOSS_RATIO * max(start, 1e-300):
+            raise ParameterError(
+                f"the training loss became {current:.4g} at iteration {iteration} (from "
+                f"{start:.4g}); learning_rate={self.learning_rate} makes gradient boosting "
+                "diverge: lower it"
+            )
 
     def predict(self, X):
         return self.predict_from_tree_sums(self.raw_score(X))
@@ -306,6 +347,10 @@ class GradientBoostingClassifier(_Boosting):
 
     name = "gradient-boosting"
     task = "classification"
+    state_schema = _Boosting.state_schema.extend(
+        classes_=Classes(),  # one output for two classes, else one per class
+        baseline_=Array(np.float64, shape=(score_columns,)),
+    )
     default_dataset = "digits"
     description = "histogram gradient boosting (LightGBM-style), leaf-wise trees, Numba"
     search_space = {

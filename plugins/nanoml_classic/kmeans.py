@@ -4,7 +4,8 @@ import numpy as np
 
 from nanoml import Learner, metrics
 from nanoml.errors import InputError, ParameterError
-from nanoml.validation import check_array, check_number
+from nanoml.state_schema import Array, Float, Int, StateSchema
+from nanoml.validation import check_array, check_number, unit_scale
 from nanoml_classic.distances import row_norms_squared, squared_distances
 from nanoml_classic.kmeans_kernels import assign, centred_norms, lloyd_step
 
@@ -39,7 +40,20 @@ class KMeans(Learner):
         self.tol = tol
         self.seed = seed
 
+    state_schema = StateSchema(
+        n_features_in_=Int(low=1),
+        n_iter_=Int(low=0),
+        inertia_=Float(low=0),
+        cluster_centers_=Array(np.float64, shape=("n_clusters", "n_features_in_")),
+        labels_=Array(np.int64, shape=("n_samples",), low=0, below="n_clusters"),
+    )
+
+    def check_params(self):
+        self._check_params(None)
+
     def _check_params(self, n_features):
+        """Check the hyperparameters (init's width against `n_features` where known);
+        -> the starting centres init gives, or None for k-means++."""
         check_number("n_clusters", self.n_clusters, low=1, integer=True)
         check_number("n_init", self.n_init, low=1, integer=True)
         check_number("max_iter", self.max_iter, low=1, integer=True)
@@ -52,7 +66,7 @@ class KMeans(Learner):
                 )
             return None
         centres = check_array(self.init, name="init")
-        expected = (self.n_clusters, n_features)
+        expected = (self.n_clusters, n_features or centres.shape[1])
         if centres.shape != expected:
             raise ParameterError(
                 f"init must have shape (n_clusters, n_features) = {expected}, "
@@ -73,6 +87,8 @@ class KMeans(Learner):
                 f"X has {n} samples but n_clusters={self.n_clusters}; "
                 "it needs at least one sample per cluster"
             )
+        scale = unit_scale(X)  # clustered in units where squared distances fit a float64
+        X = X / scale
         mean = X.mean(axis=0)
         centred_sq = np.empty(n)
         centred_norms(X, mean, centred_sq)
@@ -84,11 +100,12 @@ class KMeans(Learner):
             if init is None:
                 start = kmeans_plusplus(X, self.n_clusters, rng, centred_sq, mean)
             else:
-                start = init.copy()
+                start = init / scale
             run = _lloyd(X, centred_sq, mean, start, self.max_iter, tol)
             if best is None or run[1] < best[1]:
                 best = run
-        self.labels_, self.inertia_, self.cluster_centers_, self.n_iter_ = best
+        self.labels_, inertia, centres, self.n_iter_ = best
+        self.inertia_, self.cluster_centers_ = inertia * scale * scale, centres * scale
         self.n_features_in_ = d
         return self
 
@@ -97,9 +114,11 @@ class KMeans(Learner):
         X = check_array(X, n_features=self.n_features_in_)
         labels = np.empty(X.shape[0], dtype=np.int64)
         distances = np.empty(X.shape[0])
-        centres = self.cluster_centers_
+        scale = unit_scale(X, self.cluster_centers_)
+        X, centres = X / scale, self.cluster_centers_ / scale
         assign(X, centres, *_shifted(centres, centres.mean(axis=0)), labels, distances)
-        return labels, distances
+        with np.errstate(over="ignore"):  # the inertia of values near 1e300 is infinite
+            return labels, distances * scale * scale
 
     def predict(self, X):
         """Index of the nearest centre for each row."""

@@ -5,7 +5,14 @@ import scipy.linalg
 
 from nanoml import Learner
 from nanoml.errors import ParameterError, warn_not_converged
-from nanoml.validation import check_array, check_choice, check_number, check_targets
+from nanoml.state_schema import Array, Float, Int, Json, StateSchema
+from nanoml.validation import (
+    check_array,
+    check_choice,
+    check_number,
+    check_squares,
+    check_targets,
+)
 from nanoml_classic.linear_kernels import enet_dense_cd, enet_gram_cd, gradient_descent_normal
 
 # Centring XᵀX by a rank-one correction loses log10 of this many digits of a feature's
@@ -95,10 +102,18 @@ class _LinearRegressor(Learner):
 
     task = "regression"
     default_dataset = "quadratic"
+    state_schema = StateSchema(
+        n_features_in_=Int(low=1),
+        coef_=Array(np.float64, shape=("n_features_in_",)),
+        intercept_=Float(),
+        n_iter_=Int(low=0, optional=True),  # the iterative solvers'
+        dual_gap_=Float(optional=True),
+        history_=Json(optional=True),
+    )
 
     def _check_data(self, X, y):
-        X = check_array(X)
-        return X, check_targets(y, X.shape[0])
+        X = check_squares(check_array(X))
+        return X, check_squares(check_targets(y, X.shape[0]), name="y")
 
     def predict(self, X):
         self.check_fitted()
@@ -128,7 +143,7 @@ class LinearRegression(_LinearRegressor):
         self.l2 = l2
         self.tol = tol
 
-    def _check_params(self):
+    def check_params(self):
         check_choice("solver", self.solver, ("exact", "gd"))
         check_number("lr", self.lr, low=0.0, low_open=True)
         check_number("n_iter", self.n_iter, low=1, integer=True)
@@ -136,7 +151,7 @@ class LinearRegression(_LinearRegressor):
         check_number("tol", self.tol, low=0.0)
 
     def fit(self, X, y):
-        self._check_params()
+        self.check_params()
         X, y = self._check_data(X, y)
         if self.solver == "exact":
             self.coef_, self.intercept_ = least_squares(X, y, self.l2 * X.shape[0])
@@ -183,8 +198,11 @@ class Ridge(_LinearRegressor):
     def __init__(self, alpha=1.0):
         self.alpha = alpha
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("alpha", self.alpha, low=0.0)
+
+    def fit(self, X, y):
+        self.check_params()
         X, y = self._check_data(X, y)
         self.coef_, self.intercept_ = least_squares(X, y, float(self.alpha))
         self.n_features_in_ = X.shape[1]
@@ -215,11 +233,15 @@ class ElasticNet(_LinearRegressor):
     def _l1_share(self):
         return check_number("l1_ratio", self.l1_ratio, low=0.0, high=1.0)
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("alpha", self.alpha, low=0.0, low_open=True)
-        ratio = self._l1_share()
+        self._l1_share()
         check_number("max_iter", self.max_iter, low=1, integer=True)
         check_number("tol", self.tol, low=0.0)
+
+    def fit(self, X, y):
+        self.check_params()
+        ratio = self._l1_share()
         X, y = self._check_data(X, y)
         n, d = X.shape
         # the kernels minimise the objective times n: ½||r||² + l1||w||₁ + l2/2 ||w||²

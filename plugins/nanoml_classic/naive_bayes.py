@@ -6,6 +6,7 @@ import scipy.special
 
 from nanoml import Learner
 from nanoml.errors import InputError
+from nanoml.state_schema import Array, Classes, Float, Int, StateSchema
 from nanoml.validation import check_array, check_number, check_sparse, encode_labels
 from nanoml_classic.naive_bayes_kernels import (
     class_scatter,
@@ -23,6 +24,11 @@ class _NaiveBayes(Learner):
     """
 
     task = "classification"
+    state_schema = StateSchema(
+        n_features_in_=Int(low=1),
+        classes_=Classes(),
+        class_count_=Array(np.float64, shape=("n_classes",), low=0),
+    )
 
     def _class_sums(self, X, y):
         """(codes, per-class feature sums, per-class counts) of validated X; sets classes_."""
@@ -57,12 +63,21 @@ class GaussianNB(_NaiveBayes):
     default_dataset = "iris"
     description = "Gaussian naive Bayes: per-class feature means and variances"
     search_space = {"var_smoothing": [1e-11, 1e-9, 1e-7, 1e-5]}
+    state_schema = _NaiveBayes.state_schema.extend(
+        epsilon_=Float(low=0),
+        theta_=Array(np.float64, shape=("n_classes", "n_features_in_")),
+        var_=Array(np.float64, shape=("n_classes", "n_features_in_"), above=0),
+        class_prior_=Array(np.float64, shape=("n_classes",), low=0, high=1),
+    )
 
     def __init__(self, var_smoothing=1e-9):
         self.var_smoothing = var_smoothing
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("var_smoothing", self.var_smoothing, low=0.0)
+
+    def fit(self, X, y):
+        self.check_params()
         X = check_array(X)
         codes, sums, counts = self._class_sums(X, y)
         means = sums / counts[:, None]
@@ -99,12 +114,20 @@ class MultinomialNB(_NaiveBayes):
     description = "multinomial naive Bayes over non-negative counts, additive smoothing"
     search_space = {"alpha": [0.01, 0.1, 0.5, 1.0, 2.0]}
     accepts_sparse = True
+    state_schema = _NaiveBayes.state_schema.extend(
+        feature_count_=Array(np.float64, shape=("n_classes", "n_features_in_"), low=0),
+        feature_log_prob_=Array(np.float64, shape=("n_classes", "n_features_in_"), high=0),
+        class_log_prior_=Array(np.float64, shape=("n_classes",), high=0),
+    )
 
     def __init__(self, alpha=1.0):
         self.alpha = alpha
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("alpha", self.alpha, low=0.0, low_open=True)
+
+    def fit(self, X, y):
+        self.check_params()
         X = _check_rows(X)
         values = X.data if scipy.sparse.issparse(X) else X
         lowest = values.min(initial=0.0)

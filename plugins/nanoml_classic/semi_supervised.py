@@ -6,12 +6,14 @@ import scipy.sparse.csgraph
 
 from nanoml import Learner
 from nanoml.errors import InputError, ParameterError
+from nanoml.state_schema import LABELS, Array, Classes, Int, Require, StateSchema
 from nanoml.validation import (
     check_array,
     check_choice,
     check_number,
     check_targets,
     encode_labels,
+    unit_scale,
 )
 from nanoml_classic.distances import squared_distances
 from nanoml_classic.neighbors import nearest
@@ -60,6 +62,21 @@ class LabelSpreading(Learner):
         self.labelled_fraction = labelled_fraction
         self.seed = seed
 
+    state_schema = StateSchema(
+        checks=[Require(lambda v: v["kernel"] != "knn" or v["n_neighbors"] <= v["n_samples"],
+                        "X_fit_", "holds fewer rows than n_neighbors")],
+        n_features_in_=Int(low=1),
+        n_iter_=Int(low=0),
+        classes_=Classes(),
+        labelled_=Array("b", shape=("n_samples",)),
+        X_fit_=Array(np.float64, shape=("n_samples", "n_features_in_")),
+        label_distributions_=Array(np.float64, shape=("n_samples", "n_classes"), low=0),
+        transduction_=Array(LABELS, shape=("n_samples",)),
+    )
+
+    def check_params(self):
+        self._check_params(None)
+
     def _check_params(self, n_samples):
         check_choice("kernel", self.kernel, ("knn", "rbf"))
         check_number("n_neighbors", self.n_neighbors, low=1, integer=True)
@@ -71,7 +88,7 @@ class LabelSpreading(Learner):
         check_number("tol", self.tol, low=0.0)
         check_number("labelled_fraction", self.labelled_fraction, low=0.0, high=1.0, low_open=True)
         check_number("seed", self.seed, low=0, integer=True)
-        if self.kernel == "knn" and self.n_neighbors > n_samples:
+        if self.kernel == "knn" and n_samples is not None and self.n_neighbors > n_samples:
             raise InputError(
                 f"n_neighbors={self.n_neighbors} exceeds the {n_samples} samples in X"
             )
@@ -140,7 +157,8 @@ class LabelSpreading(Learner):
     def _neighbours(self, Q):
         """Indices of the n_neighbors fitted rows nearest each row of Q (a row of the fitted
         data counts as its own neighbour, as in scikit-learn)."""
-        return nearest(Q, self.X_fit_, self.n_neighbors)[1]
+        scale = unit_scale(Q, self.X_fit_)
+        return nearest(Q / scale, self.X_fit_ / scale, self.n_neighbors)[1]
 
     def predict_proba(self, X):
         """Class probabilities (columns in the order of `classes_`) for each row of X."""

@@ -18,6 +18,7 @@ from nanoml import nn
 from nanoml.deep import network_state, restore_network_state, show_progress
 from nanoml.errors import InputError, ParameterError, UnknownEnvironmentError
 from nanoml.learner import Learner
+from nanoml.state_schema import Json, Network, StateSchema, Str
 from nanoml.tensor import Tensor, no_grad
 from nanoml_rl.envs import VectorEnv
 from nanoml_rl.make import Checked, make_env
@@ -58,6 +59,20 @@ def space_json(space):
     if isinstance(space, Discrete):
         return {"kind": "discrete", "n": space.n}
     return {"kind": "box", "low": space.low.tolist(), "high": space.high.tolist()}
+
+
+def check_space_json(data):
+    """Raise ValueError unless `data` is a space as `space_json` writes it."""
+    if data["kind"] == "discrete":
+        n = data["n"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"a discrete space needs a positive integer n, got {n!r}")
+    elif data["kind"] == "box":
+        low, high = np.asarray(data["low"], np.float64), np.asarray(data["high"], np.float64)
+        if low.shape != high.shape or low.size == 0 or not np.all(low <= high):
+            raise ValueError("a box needs low <= high, both of one shape")
+    else:
+        raise ValueError(f"unknown kind of space {data['kind']!r}")
 
 
 def space_from_json(data):
@@ -152,6 +167,15 @@ class Agent(Learner):
     default_dataset = "CartPole-v1"
     discrete_actions_only = True
     num_envs = 1  # the batch an agent learns in; agents with the hyperparameter override it
+    # The networks' weights are checked against the networks `_build` makes from spaces_.
+    state_schema = StateSchema(
+        spaces_=Json(check=lambda spaces: [check_space_json(spaces[k])
+                                           for k in ("observation", "action")]),
+        env_name_=Str(none=True),
+        history_=Json(),
+        evaluations_=Json(optional=True),
+        networks=Network(_NET_PREFIX),
+    )
 
     def check_params(self):
         """Raise ParameterError naming the first hyperparameter with an invalid value."""

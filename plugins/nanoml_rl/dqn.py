@@ -16,6 +16,7 @@ evaluation environments from). `evaluations_` holds each evaluation's step and m
 import numpy as np
 
 from nanoml import nn
+from nanoml.deep import check_sizes
 from nanoml.optim import Adam, clip_grad_norm
 from nanoml.tensor import Tensor
 from nanoml.validation import check_number
@@ -91,6 +92,7 @@ class DQN(Agent):
         check_number("tau", self.tau, low=0, high=1, low_open=True)
         check_number("gamma", self.gamma, low=0, high=1)
         check_number("exploration_fraction", self.exploration_fraction, low=0, high=1)
+        check_sizes("hidden", self.hidden)
 
     def _build(self, rng):
         sizes = (n_features(self.observation_space), *self.hidden, self.action_space.n)

@@ -8,6 +8,7 @@ NormalizeReward), which continuous control needs."""
 
 import numpy as np
 
+from nanoml.deep import check_sizes
 from nanoml.optim import Adam, clip_grad_norm
 from nanoml.tensor import Tensor
 from nanoml.validation import check_number
@@ -70,6 +71,7 @@ class PPO(Agent):
         check_number("gamma", self.gamma, low=0, high=1)
         check_number("gae_lambda", self.gae_lambda, low=0, high=1)
         check_number("clip_coef", self.clip_coef, low=0, low_open=True)
+        check_sizes("hidden", self.hidden)
 
     def _build(self, rng):
         space = self.observation_space

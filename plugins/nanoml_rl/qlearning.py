@@ -4,6 +4,7 @@
 import numpy as np
 
 from nanoml.errors import ParameterError
+from nanoml.state_schema import Array, Require
 from nanoml.validation import check_number
 from nanoml_rl.agent import Agent, linear_schedule, log_episodes, progress, recent_return
 from nanoml_rl.rl_kernels import q_update
@@ -19,6 +20,13 @@ class QLearning(Agent):
     def __init__(self, total_steps=400_000, lr=0.02, gamma=0.99, start_epsilon=1.0,
                  end_epsilon=0.05, exploration_fraction=0.5, num_envs=16, seed=0):
         self.store_params(locals())
+
+    state_schema = Agent.state_schema.extend(
+        checks=[Require(lambda v: v["q_table_"].shape == (v["spaces_"]["observation"]["n"],
+                                                          v["spaces_"]["action"]["n"]),
+                        "q_table_", "must have a row per observation, a column per action")],
+        q_table_=Array(np.float64, shape=("n_states", "n_actions")),
+    )
 
     def check_params(self):
         check_number("total_steps", self.total_steps, low=1, integer=True)

@@ -5,6 +5,7 @@ the value network to the rewards-to-go."""
 
 import numpy as np
 
+from nanoml.deep import check_sizes
 from nanoml.optim import Adam
 from nanoml.tensor import Tensor
 from nanoml.validation import check_number
@@ -43,6 +44,7 @@ class Reinforce(Agent):
         check_number("num_envs", self.num_envs, low=1, integer=True)
         check_number("lr", self.lr, low=0, low_open=True)
         check_number("gamma", self.gamma, low=0, high=1)
+        check_sizes("hidden", self.hidden)
 
     def _build(self, rng):
         space = self.observation_space

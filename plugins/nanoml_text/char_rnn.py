@@ -19,6 +19,7 @@ from nanoml.deep import DeepLearner
 from nanoml.errors import InputError
 from nanoml.losses import cross_entropy
 from nanoml.modelfile import atomic_write
+from nanoml.state_schema import Array, Int, Require
 from nanoml.tensor import Tensor, no_grad
 from nanoml.validation import check_number
 from nanoml_text.text_rnn import IdSequences
@@ -66,6 +67,12 @@ class CharRNN(IdSequences, DeepLearner):
     description = "character-level LSTM language model: bits per character, sampled text"
     search_space = {"hidden_size": [128, 256, 512], "seq_length": [50, 100], "lr": [2e-3, 5e-3]}
     reads_text = True
+    state_schema = DeepLearner.state_schema.extend(
+        checks=[Require(lambda v: v["alphabet_"].size > 0, "alphabet_", "is empty")],
+        **IdSequences.unscaled,
+        n_features_in_=Int(low="seq_length", high="seq_length"),  # ids a window
+        alphabet_=Array(np.int64, shape=("n_alphabet",), low=1, high=0x10FFFF),  # code points
+    )
 
     def __init__(self, embedding_dim=32, hidden_size=128, num_layers=1, seq_length=100,
                  min_count=5, epochs=6, batch_size=32, lr=4e-3, seed=0,

@@ -10,7 +10,7 @@ the vectorizer or the classifier, whichever has it. Classifiers that take sparse
 import numpy as np
 
 from nanoml import Learner
-from nanoml.errors import ParameterError
+from nanoml.errors import ModelFileError, ParameterError
 from nanoml.validation import check_choice
 from nanoml_text.vectorizers import CountVectorizer, HashingVectorizer, TfidfVectorizer
 
@@ -79,6 +79,10 @@ class TextPipeline(Learner):
             setattr(self, held, {**(getattr(self, held) or {}), key: value})
         return self
 
+    def check_params(self):
+        for part in self._make():
+            part.check_params()
+
     def _make(self):
         vectorizer, classifier = self._parts()
         return (vectorizer().set_params(**(self.vectorizer_params or {})),
@@ -117,6 +121,22 @@ class TextPipeline(Learner):
             plain[part] = part_plain
             arrays.update({f"{part}.{k}": v for k, v in part_arrays.items()})
         return plain, arrays
+
+    def check_state(self, plain, arrays):
+        """Each part's state, checked by that part."""
+        stray = [k for k in [*plain, *arrays] if k.split(".")[0] not in _PARTS]
+        if stray:
+            raise ModelFileError(f"'{stray[0]}' is no part of a text pipeline (those are "
+                                 f"{' and '.join(_PARTS)})")
+        checked_plain, checked_arrays = {}, {}
+        for part, learner in zip(_PARTS, self._make(), strict=True):
+            prefix = part + "."
+            if not isinstance(plain.get(part), dict):
+                raise ModelFileError(f"the state of the pipeline's {part} is missing")
+            mine = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            checked_plain[part], mine = learner.check_state(plain[part], mine)
+            checked_arrays.update({prefix + k: v for k, v in mine.items()})
+        return checked_plain, checked_arrays
 
     def _set_state(self, plain, arrays):
         self.vectorizer_, self.classifier_ = self._make()

@@ -12,6 +12,7 @@ from nanoml import nn
 from nanoml.deep import NetworkClassifier
 from nanoml.errors import InputError
 from nanoml.ops.shape import concatenate
+from nanoml.state_schema import Array, Int
 from nanoml.tensor import Tensor
 from nanoml.validation import check_choice, check_number
 from nanoml_text.vectorizers import CountVectorizer, documents
@@ -41,6 +42,8 @@ class IdSequences:
 
     scaling = None
     input_shape = None  # not a hyperparameter: rows of ids have no shape to give
+    unscaled = {"x_offset_": Array(np.float32, shape=(0,)),  # the state scaling leaves
+                "x_scale_": Array(np.float32, shape=(0,))}
 
     def _fit_scaling(self, X):
         return np.zeros(0, np.float32), np.ones(0, np.float32)
@@ -107,6 +110,10 @@ class TextRNN(IdSequences, NetworkClassifier):
     search_space = {"hidden_size": [32, 64, 128], "embedding_dim": [32, 64, 128],
                     "dropout": [0.2, 0.5], "lr": [1e-3, 2e-3, 3e-3], "bag": [False, True]}
     reads_text = True  # takes raw documents: no vectorizer before it
+    state_schema = NetworkClassifier.state_schema.extend(
+        **IdSequences.unscaled, **CountVectorizer.state_schema.entries,  # the vocabulary's
+        n_features_in_=Int(low="max_length", high="max_length"),  # ids a document
+    )
 
     def __init__(self, cell="gru", embedding_dim=64, hidden_size=64, pooling="mean",
                  dropout=0.5, bag=True, max_length=64, min_df=2, max_features=20000, epochs=6,

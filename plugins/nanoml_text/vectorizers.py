@@ -16,6 +16,7 @@ import scipy.sparse
 
 from nanoml import Learner
 from nanoml.errors import InputError, ParameterError
+from nanoml.state_schema import Array, Int, StateSchema
 from nanoml.validation import check_choice, check_number
 from nanoml_text.text_kernels import hash_codepoints, hash_separated, word_runs
 
@@ -160,8 +161,9 @@ def csr_from_pairs(rows, cols, n_rows, n_cols, weights=None):
     (rows[k], cols[k]) = (i, j): counts, or signed counts."""
     keys, inverse, counts = np.unique(rows * np.int64(n_cols) + cols, return_inverse=True,
                                       return_counts=True)
-    data = counts.astype(np.float64) if weights is None else np.bincount(
-        inverse.ravel(), weights=weights, minlength=keys.size)
+    # (bincount of no occurrences gives integers, which a norm could not divide in place)
+    data = (counts if weights is None else np.bincount(
+        inverse.ravel(), weights=weights, minlength=keys.size)).astype(np.float64)
     indptr = np.zeros(n_rows + 1, np.int64)
     np.cumsum(np.bincount(keys // n_cols, minlength=n_rows), out=indptr[1:])
     out = scipy.sparse.csr_matrix((data, (keys % n_cols).astype(np.int32), indptr),
@@ -191,11 +193,22 @@ class _Analyzer(Learner):
     task = "decomposition"
     default_dataset = "fortunes"
 
+    def check_params(self):
+        self._check_analyzer()
+
     def _check_analyzer(self):
         check_choice("analyzer", self.analyzer, ANALYZERS)
         low, high = _ngram_range(self.ngram_range)
         check_number("ngram_range", low, low=1, integer=True)
         check_number("ngram_range", high, low=low, integer=True)
+        check_choice("lowercase", self.lowercase, (True, False))
+        if not isinstance(self.token_pattern, str):
+            raise ParameterError(f"token_pattern must be a regular expression, got "
+                                 f"{self.token_pattern!r}")
+        try:
+            re.compile(self.token_pattern)
+        except re.error as exc:
+            raise ParameterError(f"token_pattern is no regular expression: {exc}") from None
         return low, high
 
     def _occurrences(self, X):
@@ -254,9 +267,13 @@ class CountVectorizer(_Analyzer):
         """`fit` then `transform` on X, in one pass over its text."""
         return self._fit_counts(X)
 
-    def _fit_counts(self, X):
-        """Learn vocabulary_ from X; -> X's counts over it."""
-        self._check_analyzer()
+    state_schema = StateSchema(
+        vocabulary_=Array("U", shape=("n_vocabulary",)),
+        feature_keys_=Array(np.uint64, shape=("n_vocabulary",)),  # each column's n-gram hash
+    )
+
+    def check_params(self):
+        super().check_params()
         for name in ("min_df", "max_df"):
             value = getattr(self, name)
             check_number(name, value, low=0, integer=isinstance(value, (int, np.integer)))
@@ -264,6 +281,10 @@ class CountVectorizer(_Analyzer):
                 check_number(name, value, low=0.0, high=1.0)
         if self.max_features is not None:
             check_number("max_features", self.max_features, low=1, integer=True)
+
+    def _fit_counts(self, X):
+        """Learn vocabulary_ from X; -> X's counts over it."""
+        self.check_params()
         keys, rows, names, n_docs = self._occurrences(X)
         if keys.size == 0:
             raise InputError("X holds no words to count: every document is empty or "
@@ -346,9 +367,18 @@ class TfidfVectorizer(CountVectorizer):
         self.fit_transform(X)
         return self
 
-    def fit_transform(self, X, y=None):
+    state_schema = CountVectorizer.state_schema.extend(
+        idf_=Array(np.float64, shape=("n_vocabulary",), low=0),
+    )
+
+    def check_params(self):
+        super().check_params()
         check_choice("norm", self.norm, NORMS)
-        counts = self._fit_counts(X)
+        for name in ("use_idf", "smooth_idf", "sublinear_tf"):
+            check_choice(name, getattr(self, name), (True, False))
+
+    def fit_transform(self, X, y=None):
+        counts = self._fit_counts(X)  # checks the hyperparameters, this class's too
         df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
         n = float(counts.shape[0]) + self.smooth_idf
         self.idf_ = np.log(n / (df + self.smooth_idf)) + 1.0
@@ -390,11 +420,17 @@ class HashingVectorizer(_Analyzer):
         self.alternate_sign = alternate_sign
         self.norm = norm
 
-    def fit(self, X, y=None):
-        """Check the hyperparameters and X; nothing is learned beyond the width."""
-        self._check_analyzer()
+    state_schema = StateSchema(n_features_out_=Int(low="n_features", high="n_features"))
+
+    def check_params(self):
+        super().check_params()
         check_number("n_features", self.n_features, low=1, integer=True)
         check_choice("norm", self.norm, NORMS)
+        check_choice("alternate_sign", self.alternate_sign, (True, False))
+
+    def fit(self, X, y=None):
+        """Check the hyperparameters and X; nothing is learned beyond the width."""
+        self.check_params()
         documents(X)
         self.n_features_out_ = int(self.n_features)
         return self
