@@ -1,13 +1,20 @@
-"""Numba kernels of the decision trees: grow one CART tree on presorted columns, walk trees.
+"""Numba kernels of the decision trees: grow one CART tree on ranked columns, walk trees.
 
 A tree is five flat arrays indexed by node: ``feature`` (LEAF at a leaf), ``threshold``
 (samples with ``x[feature] <= threshold`` go left), ``left``, ``right`` (child node ids)
 and ``value`` (nodes x outputs: class proportions, or the mean target). Several trees
 concatenated with absolute child ids and a list of roots make a forest.
 
-The builder sorts every feature once, before the first split, and keeps each node's samples
-as one contiguous segment of every feature's sorted order; a split partitions those segments
-stably into left and right, so no node ever sorts again.
+Each feature is replaced once, before any tree grows, by the dense rank of its values
+(`rank_columns`). A node keeps its samples as one contiguous segment, in increasing sample
+index, and sorts only the features it draws: by counting sort on the ranks when they span a
+short range (pixels, categories, small nodes of any data), else by a sort of
+(rank, position) keys. Ties thus stay in sample order whichever sort runs, so a tree does
+not depend on the sort. Features of many distinct values can instead be carried presorted:
+each node's samples are then a segment of the feature's sorted order, split stably at each
+split, so no node sorts them (see `build_tree`). A feature found constant in a node is
+remembered for the node's descendants, which skip it without looking at their samples, as
+scikit-learn does.
 """
 
 import numba
@@ -18,6 +25,24 @@ LEAF = -1
 UNDEFINED = -2.0  # threshold stored at leaves, as scikit-learn does
 # A node whose impurity is at most this is not split (scikit-learn's EPSILON).
 EPSILON = np.finfo(np.float64).eps
+# Counting sort when the node's ranks span at most this many buckets per sample.
+COUNTING_SPAN = 8
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def rank_columns(Xt, order, ranks, n_distinct):
+    """ranks[f, i]: how many distinct values of Xt[f] lie below Xt[f, i]; n_distinct[f].
+
+    order[f] sorts Xt[f] (NumPy's argsort is faster than a kernel's).
+    """
+    for f in range(Xt.shape[0]):
+        k = 0
+        previous = Xt[f, order[f, 0]]
+        for i in order[f]:
+            k += Xt[f, i] != previous
+            previous = Xt[f, i]
+            ranks[f, i] = k
+        n_distinct[f] = k + 1
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
@@ -36,15 +61,55 @@ def _rand_below(state, bound):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def _scan_classes(xf, order, start, end, y, weight, total, total_w, min_leaf, entropy, xlogx,
-                  left, right):
-    """Best threshold position of one feature for Gini or entropy; (proxy, position).
+def _sort_node(rank_f, samples, start, end, ids, raw, keys, counts):
+    """Sort the node's samples by rank_f into ids, ties in their order in `samples`.
 
-    Scans the node's samples in increasing feature value; a split at position p sends
-    order[start:p] left. The proxy (larger is better) is Σ_k c_k²/w per side for Gini and
-    Σ_k c_k log c_k - w log w per side for entropy, both updated in O(1) per sample from
-    integer counts, so equal splits score exactly equal. Returns position -1 when no
-    split leaves `min_leaf` samples on both sides.
+    Returns False, sorting nothing, when the feature is constant in the node.
+    """
+    n = end - start
+    lo = rank_f[samples[start]]
+    hi = lo
+    for q in range(n):
+        r = rank_f[samples[start + q]]
+        raw[q] = r
+        lo = min(lo, r)
+        hi = max(hi, r)
+    if hi == lo:
+        return False
+    span = hi - lo + 1
+    if span <= COUNTING_SPAN * n:
+        for q in range(n):
+            counts[raw[q] - lo] += 1
+        total = 0
+        for b in range(span):
+            c = counts[b]
+            counts[b] = total
+            total += c
+        for q in range(n):
+            b = raw[q] - lo
+            pos = counts[b]
+            counts[b] = pos + 1
+            ids[pos] = samples[start + q]
+        counts[:span] = 0
+    else:
+        for q in range(n):
+            keys[q] = (np.int64(raw[q] - lo) << 32) | q
+        keys[:n].sort()
+        for q in range(n):
+            ids[q] = samples[start + (keys[q] & 0xFFFFFFFF)]
+    return True
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _scan_classes(ids, offset, n, rank_f, y, weight, total, total_w, min_leaf, entropy, xlogx,
+                  left, right):
+    """Best threshold position of one sorted feature for Gini or entropy; (proxy, position).
+
+    The node's samples are ids[offset:offset + n], in increasing rank_f; a split at
+    position p sends the first p left. The proxy (larger is better) is Σ_k c_k²/w
+    per side for Gini and Σ_k c_k log c_k - w log w per side for entropy, both updated in
+    O(1) per sample from integer counts, so equal splits score exactly equal. Returns
+    position -1 when no split leaves `min_leaf` samples on both sides.
     """
     n_classes = total.shape[0]
     left_sq = 0
@@ -61,8 +126,11 @@ def _scan_classes(xf, order, start, end, y, weight, total, total_w, min_leaf, en
     right_w = total_w
     best = -np.inf
     best_pos = -1
-    for p in range(start, end - 1):
-        i = order[p]
+    rank_next = rank_f[ids[offset]]
+    for p in range(n - 1):
+        i = ids[offset + p]
+        rank = rank_next
+        rank_next = rank_f[ids[offset + p + 1]]
         c = np.int64(y[i])
         w = weight[i]
         if entropy:
@@ -75,11 +143,11 @@ def _scan_classes(xf, order, start, end, y, weight, total, total_w, min_leaf, en
         right[c] -= w
         left_w += w
         right_w -= w
-        if p + 1 - start < min_leaf:
+        if p + 1 < min_leaf:
             continue
-        if end - (p + 1) < min_leaf:
+        if n - (p + 1) < min_leaf:
             break
-        if xf[order[p + 1]] <= xf[i]:
+        if rank_next == rank:
             continue  # equal values cannot be separated
         if entropy:
             proxy = left_xlx - xlogx[left_w] + right_xlx - xlogx[right_w]
@@ -92,24 +160,28 @@ def _scan_classes(xf, order, start, end, y, weight, total, total_w, min_leaf, en
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def _scan_squared_error(xf, order, start, end, y, weight, total_sum, total_w, min_leaf):
-    """Best threshold position of one feature for squared error; (proxy, position).
+def _scan_squared_error(ids, offset, n, rank_f, y, weight, total_sum, total_w, min_leaf):
+    """Best threshold position of one sorted feature for squared error; (proxy, position).
 
+    Samples as for `_scan_classes`.
     The proxy, Σ_side (Σ w y)² / Σ w, is the variance reduction up to a constant.
     """
     left_sum = 0.0
     left_w = 0
     best = -np.inf
     best_pos = -1
-    for p in range(start, end - 1):
-        i = order[p]
+    rank_next = rank_f[ids[offset]]
+    for p in range(n - 1):
+        i = ids[offset + p]
+        rank = rank_next
+        rank_next = rank_f[ids[offset + p + 1]]
         left_sum += weight[i] * y[i]
         left_w += weight[i]
-        if p + 1 - start < min_leaf:
+        if p + 1 < min_leaf:
             continue
-        if end - (p + 1) < min_leaf:
+        if n - (p + 1) < min_leaf:
             break
-        if xf[order[p + 1]] <= xf[i]:
+        if rank_next == rank:
             continue
         right_sum = total_sum - left_sum
         proxy = left_sum * left_sum / left_w + right_sum * right_sum / (total_w - left_w)
@@ -117,6 +189,60 @@ def _scan_squared_error(xf, order, start, end, y, weight, total_sum, total_w, mi
             best = proxy
             best_pos = p + 1
     return best, best_pos
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _evaluate(f, ranks, order, carried, samples, start, end, y, weight, criterion, node_counts,
+              node_w, node_sum, min_leaf, xlogx, scratch, left_counts, right_counts):
+    """Best split of the node samples[start:end] on feature f.
+
+    Returns (constant, proxy, position, low, high): whether f is constant in the node,
+    else the scan's proxy and position (-1: no split), and the samples on either side
+    of the split (low goes left). scratch holds the ids, raw and keys buffers of
+    `_sort_node`, then its counts (zeros, at least n long).
+    """
+    rank_f = ranks[f]
+    n_node = end - start
+    if carried[f] >= 0:
+        sorted_ids = order[carried[f]]
+        offset = start
+        if rank_f[sorted_ids[end - 1]] == rank_f[sorted_ids[start]]:
+            return True, -np.inf, -1, -1, -1
+    else:
+        sorted_ids = scratch[0]
+        offset = 0
+        if not _sort_node(rank_f, samples, start, end, scratch[0], scratch[1], scratch[2],
+                          scratch[3]):
+            return True, -np.inf, -1, -1, -1
+    if criterion != SQUARED_ERROR:
+        proxy, pos = _scan_classes(
+            sorted_ids, offset, n_node, rank_f, y, weight, node_counts, node_w, min_leaf,
+            criterion == ENTROPY, xlogx, left_counts, right_counts,
+        )
+    else:
+        proxy, pos = _scan_squared_error(
+            sorted_ids, offset, n_node, rank_f, y, weight, node_sum, node_w, min_leaf,
+        )
+    if pos < 0:
+        return False, proxy, pos, -1, -1
+    return False, proxy, pos, sorted_ids[offset + pos - 1], sorted_ids[offset + pos]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _partition(segment, start, end, goes_left, buffer):
+    """Stable partition of segment[start:end] by goes_left; returns where the right begins."""
+    n_left = start
+    n_right = 0
+    for p in range(start, end):
+        # branch-free: which side a sample goes is a coin flip to the CPU
+        i = segment[p]
+        side = np.int64(goes_left[i])
+        segment[n_left] = i
+        buffer[n_right] = i
+        n_left += side
+        n_right += 1 - side
+    segment[n_left:end] = buffer[:n_right]
+    return n_left
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
@@ -129,45 +255,69 @@ def _push(stack, top, start, end, depth, parent, is_left):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
-def build_tree(Xt, presorted, y, weight, n_outputs, criterion, max_depth, min_samples_split,
-               min_samples_leaf, max_features, seed):
+def build_tree(X, ranks, presorted, carried, y, weight, n_outputs, criterion, max_depth,
+               min_samples_split, min_samples_leaf, max_features, seed):
     """Grow one CART tree depth first; returns (feature, threshold, left, right, value).
 
-    Xt: features x samples. presorted[f]: every sample index, ordered by Xt[f]. y: class
-    code (criterion GINI or ENTROPY, n_outputs classes) or target (SQUARED_ERROR,
-    n_outputs 1). weight: integer multiplicity of each sample, 0 leaving it out (a
-    bootstrap sample). max_depth < 0 means unlimited. Each node draws `max_features`
-    features at random (all of them, in order, when max_features >= n_features), going
-    on past that number while every drawn feature is constant, as scikit-learn does.
-    The stopping rules and the midpoint thresholds are scikit-learn's as well.
+    X: samples x features, for the thresholds. ranks: features x samples, from
+    `rank_columns`. Feature f with carried[f] = c >= 0 is not sorted per node: the tree
+    filters presorted[c] (every sample, by increasing ranks[f]) and keeps each node's
+    samples as one segment of it, split stably into left and right at every split; worth
+    it for features of many distinct values when most features take part in each split.
+    y: class code (criterion GINI or ENTROPY, n_outputs classes) or target
+    (SQUARED_ERROR, n_outputs 1). weight: integer multiplicity of each sample, 0
+    leaving it out (a bootstrap sample). max_depth < 0 means unlimited. Each node draws
+    `max_features` features at random (all of them, in order, when max_features >=
+    n_features), going on past that number while every drawn feature is constant, as
+    scikit-learn does. The stopping rules and the midpoint thresholds are scikit-learn's
+    as well.
     """
-    d, n = Xt.shape
+    d, n = ranks.shape
     m = 0
     total_weight = 0
     for i in range(n):
         if weight[i] > 0:
             m += 1
             total_weight += weight[i]
-    order = np.empty((d, m), np.int32)
-    for f in range(d):
+    samples = np.empty(m, np.int64)  # each node's segment stays in increasing index
+    k = 0
+    for i in range(n):
+        if weight[i] > 0:
+            samples[k] = i
+            k += 1
+    order = np.empty((presorted.shape[0], m), np.int64)
+    for c in range(presorted.shape[0]):
         k = 0
-        for p in range(n):
-            i = presorted[f, p]
+        for i in presorted[c]:
             if weight[i] > 0:
-                order[f, k] = i
+                order[c, k] = i
                 k += 1
+    # No node sorts when every feature is carried: the first order, split at every node
+    # (constant or not), then serves as the node's samples, one partition fewer per node.
+    first_split = 0
+    if presorted.shape[0] == d:
+        samples = order[0]
+        first_split = 1
+    goes_left = np.zeros(n, np.bool_)
 
     classify = criterion != SQUARED_ERROR
     xlogx = np.zeros(total_weight + 1 if criterion == ENTROPY else 1)
     for c in range(1, xlogx.shape[0]):
         xlogx[c] = c * np.log(c)
-    counts = np.zeros(n_outputs, np.int64)
+    node_counts = np.zeros(n_outputs, np.int64)
     left_counts = np.empty(n_outputs, np.int64)
     right_counts = np.empty(n_outputs, np.int64)
     features = np.arange(d)
-    goes_left = np.zeros(n, np.bool_)
-    buffer = np.empty(m, np.int32)
+    scratch = np.empty((4, n), np.int64)  # ids, raw and keys of _sort_node, its counts
+    scratch[3] = 0
+    buffer = np.empty(m, np.int64)
     state = np.full(1, np.uint64(seed) | np.uint64(1))  # xorshift needs a nonzero state
+    # Features constant in the current node's ancestors: const_list[:path_len[depth - 1]]
+    # (each found at most once along a path), flagged in is_const.
+    is_const = np.zeros(d, np.bool_)
+    const_list = np.empty(d, np.int64)
+    n_const = 0
+    path_len = np.zeros(m + 1, np.int64)
 
     capacity = 2 * m - 1  # a binary tree with at most m leaves
     feature = np.full(capacity, LEAF, np.int64)
@@ -196,24 +346,28 @@ def build_tree(Xt, presorted, y, weight, n_outputs, criterion, max_depth, min_sa
                 left[parent] = node
             else:
                 right[parent] = node
+        inherited = path_len[depth - 1] if depth > 0 else 0
+        while n_const > inherited:  # forget what a finished subtree found
+            n_const -= 1
+            is_const[const_list[n_const]] = False
 
         node_w = 0
         node_sum = 0.0
         node_sq = 0.0
-        counts[:] = 0
+        node_counts[:] = 0
         for p in range(start, end):
-            i = order[0, p]
+            i = samples[p]
             node_w += weight[i]
             if classify:
-                counts[np.int64(y[i])] += weight[i]
+                node_counts[np.int64(y[i])] += weight[i]
             else:
                 node_sum += weight[i] * y[i]
                 node_sq += weight[i] * y[i] * y[i]
         if classify:
             pure = False
-            for k in range(n_outputs):
-                value[node, k] = counts[k] / node_w
-                pure = pure or counts[k] == node_w
+            for c in range(n_outputs):
+                value[node, c] = node_counts[c] / node_w
+                pure = pure or node_counts[c] == node_w
         else:
             mean = node_sum / node_w
             value[node, 0] = mean
@@ -226,7 +380,9 @@ def build_tree(Xt, presorted, y, weight, n_outputs, criterion, max_depth, min_sa
 
         best = -np.inf
         best_f = -1
-        best_pos = -1
+        best_low = -1
+        best_high = -1
+        best_rank = -1
         visited = 0
         informative = False
         for t in range(d):
@@ -237,56 +393,49 @@ def build_tree(Xt, presorted, y, weight, n_outputs, criterion, max_depth, min_sa
                 features[t], features[j] = features[j], features[t]
             f = features[t]
             visited += 1
-            xf = Xt[f]
-            of = order[f]
-            if xf[of[end - 1]] <= xf[of[start]]:
-                continue  # constant in this node
+            if is_const[f]:
+                continue
+            constant, proxy, pos, low, high = _evaluate(
+                f, ranks, order, carried, samples, start, end, y, weight, criterion,
+                node_counts, node_w, node_sum, min_samples_leaf, xlogx, scratch, left_counts,
+                right_counts,
+            )
+            if constant:
+                is_const[f] = True
+                const_list[n_const] = f
+                n_const += 1
+                continue
             informative = True
-            if classify:
-                proxy, pos = _scan_classes(
-                    xf, of, start, end, y, weight, counts, node_w, min_samples_leaf,
-                    criterion == ENTROPY, xlogx, left_counts, right_counts,
-                )
-            else:
-                proxy, pos = _scan_squared_error(
-                    xf, of, start, end, y, weight, node_sum, node_w, min_samples_leaf
-                )
             if pos >= 0 and proxy > best:
                 best = proxy
                 best_f = f
-                best_pos = pos
+                best_low = low
+                best_high = high
+                best_rank = ranks[f, low]
+        path_len[depth] = n_const
         if best_f < 0:
             continue
 
-        xf = Xt[best_f]
-        low = xf[order[best_f, best_pos - 1]]
-        high = xf[order[best_f, best_pos]]
+        low = X[best_low, best_f]
+        high = X[best_high, best_f]
         cut = low / 2.0 + high / 2.0
         if cut == high or cut == np.inf or cut == -np.inf:
             cut = low
         feature[node] = best_f
         threshold[node] = cut
 
+        rank_f = ranks[best_f]
         for p in range(start, end):
-            goes_left[order[best_f, p]] = p < best_pos
+            i = samples[p]
+            goes_left[i] = rank_f[i] <= best_rank
+        n_left = _partition(samples, start, end, goes_left, buffer)
         for f in range(d):
-            if f == best_f:
-                continue
-            of = order[f]
-            n_left = start
-            n_right = 0
-            for p in range(start, end):
-                # branch-free: which side a sample goes is a coin flip to the CPU
-                i = of[p]
-                side = np.int64(goes_left[i])
-                of[n_left] = i
-                buffer[n_right] = i
-                n_left += side
-                n_right += 1 - side
-            of[n_left:end] = buffer[:n_right]
+            # a constant feature's segment is never read again; the best one is split
+            if carried[f] >= first_split and not is_const[f] and f != best_f:
+                _partition(order[carried[f]], start, end, goes_left, buffer)
 
-        _push(stack, top, best_pos, end, depth + 1, node, 0)
-        _push(stack, top + 1, start, best_pos, depth + 1, node, 1)  # popped first
+        _push(stack, top, n_left, end, depth + 1, node, 0)
+        _push(stack, top + 1, start, n_left, depth + 1, node, 1)  # popped first
         top += 2
 
     return (feature[:n_nodes].copy(), threshold[:n_nodes].copy(), left[:n_nodes].copy(),
