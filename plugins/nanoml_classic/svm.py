@@ -1,25 +1,33 @@
 """Kernel support vector machine (C-SVC), solved by SMO; one-vs-one for several classes."""
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 import scipy.special
+from threadpoolctl import threadpool_limits
 
 from nanoml import Learner
 from nanoml.errors import warn_not_converged
+from nanoml.state_schema import Array, Classes, Float, Int, Json, StateSchema
 from nanoml.validation import check_array, check_choice, check_number, encode_labels
 from nanoml_classic import svm_kernels
-from nanoml_classic.distances import row_norms_squared, squared_distances
+from nanoml_classic.distances import row_norms_squared
 
-# Up to this many entries, Q is computed whole before SMO starts; beyond, rows are
-# computed as the solver asks for them and kept in a cache of CACHE_BYTES (scikit-learn's
-# default cache_size), as LIBSVM does.
-FULL_MATRIX = 2**22
+# Kernel values are kept in at most CACHE_BYTES (scikit-learn's default cache_size). When
+# the whole training set's kernel matrix fits, it is computed once (one GEMM) and every
+# one-vs-one pair reads its rows from it; else each pair caches rows over its own samples,
+# least recently used evicted, kept in single precision as LIBSVM keeps them, and
+# computed FETCH_ROWS at a time as one GEMM (in double precision): the row the
+# solver asks for and the likeliest next ones. Once half the rows are cached, a new row's
+# entries for the cached ones are copied from them (K is symmetric), the rest computed.
 CACHE_BYTES = 200 * 2**20
-# Kernel blocks are cut to at most this many multiply-adds, a size OpenBLAS runs on the
-# calling thread: the class pairs are solved on a thread pool, and BLAS threads on top
-# would only fight it for the cores.
+FETCH_ROWS = 64
+# Prediction computes kernel blocks of at most this many entries.
+BLOCK_ENTRIES = 2**21
+# Kernel matrices of up to SMALL_GRAM multiply-adds are computed in blocks of BLOCK_WORK.
+SMALL_GRAM = 2**27
 BLOCK_WORK = 2**18
 # Platt scaling's Newton method, LIBSVM's settings: Hessian ridge, gradient tolerance,
 # smallest line-search step; pairwise probabilities are kept inside [MIN_PROB, 1 - MIN_PROB].
@@ -33,57 +41,106 @@ def kernel_matrix(A, B, kernel, gamma, A_sq=None, B_sq=None):
     """K(a_i, b_j) for every pair: a·b (linear) or exp(-gamma ||a - b||²) (rbf)."""
     if kernel == "linear":
         return A @ B.T
-    out = squared_distances(A, B, A_sq, B_sq)
-    out *= -gamma
-    np.exp(out, out=out)
+    out = A @ B.T  # the GEMM, then one pass of a Numba kernel and one of exp
+    _rbf_in_place(out, row_norms_squared(A) if A_sq is None else A_sq,
+                  row_norms_squared(B) if B_sq is None else B_sq, gamma)
     return out
 
 
-def _blocks(n_rows, work_per_row):
-    """Row slices of at most BLOCK_WORK multiply-adds each (one row at least)."""
-    step = max(1, BLOCK_WORK // max(1, work_per_row))
+def _rbf_in_place(dots, A_sq, B_sq, gamma):
+    svm_kernels.rbf_exponents(dots, A_sq, B_sq, gamma)
+    np.exp(dots, out=dots)
+
+
+def _blocks(n_rows, row_length):
+    """Row slices of at most BLOCK_ENTRIES kernel values each (one row at least)."""
+    return _slices(n_rows, max(1, BLOCK_ENTRIES // max(1, row_length)))
+
+
+def _slices(n_rows, step):
     return [slice(start, start + step) for start in range(0, n_rows, step)]
 
 
-def solve_binary(X, y, kernel, gamma, C, tol):
-    """Dual coefficients α (one per sample), ρ and the iteration count of one C-SVC.
+def _gram(X, kernel, gamma, pool, workers):
+    """The kernel matrix of X with itself, on the pool's threads: when large, one symmetric
+    GEMM (on BLAS's own threads) then exp by row chunks; when small, row blocks of at most
+    BLOCK_WORK multiply-adds, a size OpenBLAS runs on the calling thread (waking its
+    threads for a few milliseconds of work costs more than it saves)."""
+    n = X.shape[0]
+    sq = row_norms_squared(X)
+    if n * n * X.shape[1] > SMALL_GRAM:
+        K = X @ X.T
+        step = -(-n // workers)
 
-    y holds ±1. The decision function is Σ α_i y_i K(x_i, x) − ρ.
+        def fill(rows):
+            if kernel == "rbf":
+                _rbf_in_place(K[rows], sq[rows], sq, gamma)
+    else:
+        K = np.empty((n, n))
+        step = max(1, BLOCK_WORK // (n * X.shape[1]))
+
+        def fill(rows):
+            K[rows] = kernel_matrix(X[rows], X, kernel, gamma, sq[rows], sq)
+    list(pool.map(fill, _slices(n, step)))
+    return K
+
+
+def solve_binary(X, y, kernel, gamma, C, tol, members=None, gram=None, budget=CACHE_BYTES,
+                 shrinking=True, max_iter=None):
+    """Dual coefficients α (one per sample), ρ, the iteration count and the training
+    decision values of one C-SVC.
+
+    The problem's samples are X[members] (all of X by default) with ±1 labels y; the
+    decision function is Σ α_i y_i K(x_i, x) − ρ. `gram`, the kernel matrix of all of X,
+    serves the kernel rows when given; else they are computed into a cache of `budget`
+    bytes. `shrinking`: LIBSVM's shrinking heuristic; `max_iter`: LIBSVM's by default.
     """
     n = y.shape[0]
-    sq = row_norms_squared(X)
-    QD = sq.copy() if kernel == "linear" else np.ones(n)  # K(x, x)
-    if n * n <= FULL_MATRIX:
-        cache = np.empty((n, n))
-        for rows in _blocks(n, n * X.shape[1]):
-            cache[rows] = kernel_matrix(X[rows], X, kernel, gamma, sq[rows], sq)
-        cache *= y[:, None]
-        cache *= y[None, :]
-        slot_of = np.arange(n)
-        slot_row = np.arange(n)
+    members = np.arange(n) if members is None else members
+    if gram is not None:  # row i of the problem is gram's row members[i]
+        cache, cols, slot_of = gram, members, members.copy()
+        QD = np.diagonal(gram)[members].copy() if kernel == "linear" else np.ones(n)
     else:
-        slots = int(min(n, max(2, CACHE_BYTES // (8 * n))))
-        cache = np.empty((slots, n))
+        X = X[members]
+        sq = row_norms_squared(X)
+        QD = sq.copy() if kernel == "linear" else np.ones(n)  # K(x, x)
+        slots = int(min(n, max(2, budget // (4 * n))))
+        cache = np.empty((slots, n), np.float32)  # LIBSVM's Qfloat: twice the rows
+        cols = np.arange(n)
         slot_of = np.full(n, -1)
         slot_row = np.full(slots, -1)
-    slot_used = np.zeros(slot_row.shape[0], np.int64)
-    counters = np.zeros(3, np.int64)
+        fetch = max(1, min(FETCH_ROWS, slots - 1))  # never evicting the rows in use
+    slot_used = np.zeros(cache.shape[0], np.int64)
+    counters = np.zeros(svm_kernels.N_COUNTERS, np.int64)
+    counters[svm_kernels.COUNTDOWN] = min(n, svm_kernels.SHRINK_EVERY)
+    counters[svm_kernels.RECONSTRUCT] = -1
+    counters[svm_kernels.ACTIVE] = n
+    active = np.arange(n)
     alpha = np.zeros(n)
     G = -np.ones(n)  # gradient of the dual at α = 0
-    max_iter = max(10_000_000, 100 * n)  # LIBSVM's limit
+    G_bar = np.zeros(n)
+    max_iter = max(10_000_000, 100 * n) if max_iter is None else max_iter
     while True:
-        status = svm_kernels.smo(
-            y, QD, C, tol, max_iter, alpha, G, cache, slot_of, slot_row, slot_used, counters
-        )
+        status = svm_kernels.smo(y, QD, C, tol, max_iter, shrinking, alpha, G, G_bar, cache,
+                                 cols, slot_of, slot_used, active, counters)
         if status < 0:
             break
-        row = kernel_matrix(X[status : status + 1], X, kernel, gamma, sq[status : status + 1], sq)
-        cache[counters[svm_kernels.SLOT]] = row[0] * y[status] * y
+        ids = svm_kernels.rows_to_fetch(status, fetch, y, alpha, G, C, slot_of, active,
+                                        counters)
+        placed = svm_kernels.store_rows(ids, slot_of, slot_row, slot_used, counters)
+        if 2 * np.count_nonzero(slot_of >= 0) < n:  # copying out of few rows does not pay
+            cache[placed] = kernel_matrix(X[ids], X, kernel, gamma, sq[ids], sq)
+            continue
+        todo = np.flatnonzero(svm_kernels.mirror_cached(cache, placed, ids, slot_of))
+        if todo.shape[0]:
+            cache[np.ix_(placed, todo)] = kernel_matrix(X[ids], X[todo], kernel, gamma,
+                                                        sq[ids], sq[todo])
     if status == svm_kernels.ITERATION_LIMIT:
         warn_not_converged("svm's SMO", f"LIBSVM's limit of {max_iter} iterations", tol,
                            "standardise the features or lower C", stacklevel=4)
     rho = svm_kernels.offset(y, alpha, G, C)
-    return alpha, rho, int(counters[svm_kernels.ITERATIONS])
+    decision = y * (G + 1) - rho  # G = Qα − 1, and (Qα)_i = y_i Σ_j α_j y_j K_ij
+    return alpha, rho, int(counters[svm_kernels.ITERATIONS]), decision
 
 
 def platt_fit(decision, positive, max_iter=100):
@@ -159,12 +216,19 @@ def _pair_rows(codes, a, b):
     return np.flatnonzero((codes == a) | (codes == b))
 
 
+def _n_pairs(known):
+    """The pairs of classes a one-vs-one model has a binary SVM for."""
+    return known["n_classes"] * (known["n_classes"] - 1) // 2
+
+
 class SVC(Learner):
     """C-support vector classifier with an RBF or linear kernel, as LIBSVM solves it.
 
-    Each pair of classes gets its own binary SVM (one-vs-one, like scikit-learn's SVC);
-    a sample goes to the class that wins most pairwise votes, a tie to the larger summed
-    confidence (`decision_function`; scikit-learn's ``break_ties=True``).
+    Each pair of classes gets its own binary SVM (one-vs-one, like scikit-learn's SVC),
+    solved as LIBSVM does (second-order working sets, shrinking, a kernel cache of
+    CACHE_BYTES), the pairs on numba's thread count; a sample goes to the class that wins
+    most pairwise votes, a tie to the larger summed confidence (`decision_function`;
+    scikit-learn's ``break_ties=True``).
     ``gamma="scale"`` is 1 / (n_features · X.var()), ``"auto"`` is 1 / n_features.
     Learned: ``support_`` (training indices of the support vectors),
     ``support_vectors_``, ``dual_coef_`` (pairs x support vectors: α·y, zero where a
@@ -184,6 +248,22 @@ class SVC(Learner):
         self.kernel = kernel
         self.gamma = gamma
         self.tol = tol
+
+    state_schema = StateSchema(
+        n_features_in_=Int(low=1),
+        gamma_=Float(above=0),
+        n_iter_=Json(),
+        classes_=Classes(),
+        support_=Array(np.int64, shape=("n_support",), low=0),
+        support_vectors_=Array(np.float64, shape=("n_support", "n_features_in_")),
+        dual_coef_=Array(np.float64, shape=(_n_pairs, "n_support")),
+        intercept_=Array(np.float64, shape=(_n_pairs,)),
+        prob_a_=Array(np.float64, shape=(_n_pairs,)),
+        prob_b_=Array(np.float64, shape=(_n_pairs,)),
+    )
+
+    def check_params(self):
+        self._check_params()
 
     def _check_params(self):
         check_number("C", self.C, low=0.0, low_open=True)
@@ -209,20 +289,30 @@ class SVC(Learner):
         gamma = self._resolve_gamma(X)
         n_classes = len(self.classes_)
 
+        workers = numba.get_num_threads()
+        share = 8 * X.shape[0] ** 2 <= CACHE_BYTES
+
         def solve_pair(pair):
             a, b = pair
             members = _pair_rows(codes, a, b)
             signs = np.where(codes[members] == a, 1.0, -1.0)
-            alpha, rho, n_iter = solve_binary(
-                X[members], signs, self.kernel, gamma, float(self.C), float(self.tol)
+            alpha, rho, n_iter, decision = solve_binary(
+                X, signs, self.kernel, gamma, float(self.C), float(self.tol), members=members,
+                gram=gram, budget=CACHE_BYTES // workers,
             )
             kept = alpha > 0
-            return members[kept], alpha[kept] * signs[kept], rho, n_iter
+            sigmoid = platt_fit(decision, signs > 0)
+            return members[kept], alpha[kept] * signs[kept], rho, n_iter, sigmoid
 
         pairs = [(a, b) for a in range(n_classes) for b in range(a + 1, n_classes)]
-        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-            solved = list(pool.map(solve_pair, pairs))  # the solver releases the GIL
-        supports, coefs, rhos, iterations = (list(column) for column in zip(*solved, strict=True))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            gram = _gram(X, self.kernel, gamma, pool, workers) if share else None
+            # the solver releases the GIL; each pair's GEMMs then stay on its own thread
+            with (threadpool_limits(1, "blas") if workers > 1 and not share
+                  else contextlib.nullcontext()):
+                solved = list(pool.map(solve_pair, pairs))
+        supports, coefs, rhos, iterations, sigmoids = (
+            list(column) for column in zip(*solved, strict=True))
         self.support_ = np.unique(np.concatenate(supports))
         self.dual_coef_ = np.zeros((len(rhos), self.support_.shape[0]))
         for p, (members, coef) in enumerate(zip(supports, coefs, strict=True)):
@@ -232,11 +322,6 @@ class SVC(Learner):
         self.gamma_ = gamma
         self.n_iter_ = iterations
         self.n_features_in_ = X.shape[1]
-        decision = self.pairwise_decision(X)
-        sigmoids = []
-        for p, (a, b) in enumerate(pairs):
-            members = _pair_rows(codes, a, b)
-            sigmoids.append(platt_fit(decision[members, p], codes[members] == a))
         self.prob_a_, self.prob_b_ = (np.array(column) for column in zip(*sigmoids, strict=True))
         return self
 
@@ -258,7 +343,7 @@ class SVC(Learner):
         sv = self.support_vectors_
         sv_sq = row_norms_squared(sv)
         out = np.empty((X.shape[0], self.dual_coef_.shape[0]))
-        for rows in _blocks(X.shape[0], sv.shape[0] * X.shape[1]):
+        for rows in _blocks(X.shape[0], sv.shape[0]):
             K = kernel_matrix(X[rows], sv, self.kernel, self.gamma_, None, sv_sq)
             out[rows] = K @ self.dual_coef_.T + self.intercept_
         return out

@@ -1,4 +1,7 @@
-"""Kernel SVM: the SMO solution against scikit-learn's LIBSVM, the row cache, bad input."""
+"""Kernel SVM: the SMO solution against scikit-learn's LIBSVM, the row cache, shrinking,
+bad input."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from nanoml_classic.svm import SVC, solve_binary
 
 from nanoml import Learner
 from nanoml.data import load_dataset
-from nanoml.errors import InputError, ParameterError
+from nanoml.errors import ConvergenceWarning, InputError, ParameterError
 from nanoml.testing import check_learner
 
 
@@ -76,6 +79,32 @@ def test_tight_tolerance_reaches_sklearns_solution():
     )
 
 
+@pytest.mark.parametrize("kernel", ["rbf", "linear"])
+def test_kernel_matrix_and_gram_match_numpy(kernel, monkeypatch):
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((30, 5)), rng.standard_normal((20, 5))
+
+    def reference(P, R):
+        if kernel == "linear":
+            return P @ R.T
+        return np.exp(-0.3 * ((P[:, None, :] - R[None, :, :]) ** 2).sum(axis=2))
+
+    np.testing.assert_allclose(svm.kernel_matrix(A, B, kernel, 0.3), reference(A, B),
+                               rtol=1e-12, atol=1e-12)
+    with ThreadPoolExecutor(2) as pool:
+        blocks = svm._gram(A, kernel, 0.3, pool, 2)
+        monkeypatch.setattr(svm, "SMALL_GRAM", 0)  # one GEMM, then exp by chunks
+        whole = svm._gram(A, kernel, 0.3, pool, 2)
+    np.testing.assert_allclose(blocks, reference(A, A), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(whole, reference(A, A), rtol=1e-12, atol=1e-12)
+
+
+def _rounding(alpha, cached_rows):
+    """Bound on the error of the training decision values the solver returns: cached rows
+    are single precision (as LIBSVM's), so each term α_j K_ij may be off by 2⁻²⁴ α_j."""
+    return 1e-9 if cached_rows is None else 2.0**-22 * np.sum(alpha)
+
+
 def _kkt_violation(X, y, alpha, rho, C, gamma):
     """Largest breach of the C-SVC optimality conditions by (α, ρ)."""
     K = np.exp(-gamma * ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
@@ -89,30 +118,63 @@ def _kkt_violation(X, y, alpha, rho, C, gamma):
     )
 
 
-@pytest.mark.parametrize("cached", [False, True], ids=["full-matrix", "row-cache"])
-def test_solver_reaches_the_optimality_conditions(cached, monkeypatch):
-    if cached:  # compute rows on demand, with room for 3 of them: eviction all the time
-        monkeypatch.setattr(svm, "FULL_MATRIX", 0)
-        monkeypatch.setattr(svm, "CACHE_BYTES", 3 * 8 * 160)
+@pytest.mark.parametrize("shrinking", [False, True], ids=["plain", "shrinking"])
+@pytest.mark.parametrize("rows", [None, 160, 3], ids=["gram", "all-rows-cache", "3-row-cache"])
+def test_solver_reaches_the_optimality_conditions(rows, shrinking):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((160, 3))
     y = np.where(X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(160) > 0, 1.0, -1.0)
-    alpha, rho, n_iter = solve_binary(X, y, "rbf", 0.5, 2.0, 1e-6)
+    if rows is None:  # rows read from the training set's kernel matrix
+        kwargs = {"gram": svm.kernel_matrix(X, X, "rbf", 0.5)}
+    else:  # rows computed on demand (with 3 slots: eviction all the time; with all of
+        # them: entries of cached rows copied across, K being symmetric)
+        kwargs = {"budget": rows * 8 * 160}
+    alpha, rho, n_iter, decision = solve_binary(X, y, "rbf", 0.5, 2.0, 1e-6,
+                                                shrinking=shrinking, **kwargs)
     assert 0 < n_iter < 100_000
     assert np.all((alpha >= 0) & (alpha <= 2.0))
     assert _kkt_violation(X, y, alpha, rho, 2.0, 0.5) < 1e-5
+    K = np.exp(-0.5 * ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(decision, K @ (alpha * y) - rho, atol=_rounding(alpha, rows))
 
 
-def test_row_cache_and_full_matrix_agree(monkeypatch):
-    X, y, X_test, _ = _standardised("moons")
-    full = SVC(C=10.0, tol=1e-8).fit(X, y)
-    monkeypatch.setattr(svm, "FULL_MATRIX", 0)
+def test_shrinking_reconstructs_the_gradient():
+    """Large C on overlapping classes: many α at C, shrunk for long stretches; the
+    solution must be the one found without shrinking, from cache rows and gram alike."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 2))
+    y = np.where(X[:, 0] + 0.8 * rng.standard_normal(400) > 0, 1.0, -1.0)
+    plain = solve_binary(X, y, "rbf", 1.0, 50.0, 1e-6, shrinking=False)
+    for budget in (svm.CACHE_BYTES, 8 * 8 * 400):
+        shrunk = solve_binary(X, y, "rbf", 1.0, 50.0, 1e-6, budget=budget)
+        np.testing.assert_allclose(shrunk[3], plain[3], atol=1e-4)
+        assert shrunk[1] == pytest.approx(plain[1], abs=1e-4)
+
+
+@pytest.mark.parametrize("budget", [svm.CACHE_BYTES, 4 * 8 * 400], ids=["all-rows", "4-rows"])
+def test_iteration_cap_warns_and_leaves_a_consistent_state(budget):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 2))
+    y = np.where(X[:, 0] + 0.8 * rng.standard_normal(400) > 0, 1.0, -1.0)
+    with pytest.warns(ConvergenceWarning, match="1500 iterations"):
+        alpha, rho, n_iter, decision = solve_binary(X, y, "rbf", 1.0, 50.0, 1e-6,
+                                                    budget=budget, max_iter=1500)
+    assert n_iter == 1500
+    K = np.exp(-((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(decision, K @ (alpha * y) - rho, atol=_rounding(alpha, 4))
+
+
+@pytest.mark.parametrize("dataset", ["moons", "iris"])
+def test_row_cache_and_whole_gram_agree(dataset, monkeypatch):
+    X, y, X_test, _ = _standardised(dataset)
+    whole = SVC(C=10.0, tol=1e-8).fit(X, y)
     monkeypatch.setattr(svm, "CACHE_BYTES", 16 * 8 * len(y))
     cached = SVC(C=10.0, tol=1e-8).fit(X, y)
-    # rows computed one by one round differently from whole blocks: same optimum only
+    # cached rows are single precision, the whole matrix double: same optimum only
     np.testing.assert_allclose(
-        cached.pairwise_decision(X_test), full.pairwise_decision(X_test), atol=1e-6
+        cached.pairwise_decision(X_test), whole.pairwise_decision(X_test), atol=1e-5
     )
+    np.testing.assert_allclose(cached.prob_a_, whole.prob_a_, rtol=1e-4)
 
 
 def test_gamma_choices():

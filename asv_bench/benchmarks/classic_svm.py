@@ -1,0 +1,82 @@
+"""The RBF kernel SVM on Fashion-MNIST (784 features, pixels in [0, 1], gamma="scale"),
+nanoml beside scikit-learn's SVC, both allowed 1 and then 2 threads (numba's and BLAS's
+for nanoml, BLAS's for scikit-learn, whose LIBSVM solver runs on one).
+
+Runs only where the files are already on disk (Debian's ``dataset-fashion-mnist``, or
+``nanoml run cnn --dataset fashion-mnist`` fetched them): a benchmark does not download.
+The accuracies are on the 10,000 test images; nanoml breaks voting ties by confidence
+(scikit-learn's ``break_ties=True``), so the two can differ by a few images.
+"""
+
+import numpy as np
+
+from .peers import _fashion_mnist, _sklearn
+
+
+def _fashion(rows):
+    """The first `rows` training images and the test set; NotImplementedError skips."""
+    data = _fashion_mnist()
+    return data.X_train[:rows].astype(np.float64), data.y_train[:rows], data
+
+
+class SVMFashion:
+    params = [[5_000, 20_000], [1, 2]]
+    param_names = ["rows", "threads"]
+    timeout = 1800
+    rounds = 1
+    repeat = (1, 3, 60.0)  # the 20k fits once each
+    number = 1
+    warmup_time = 0
+
+    def setup(self, rows, threads):
+        import numba
+        from nanoml_classic.svm import SVC
+
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise NotImplementedError(f"numba has fewer than {threads} threads here")
+        self.X, self.y, _ = _fashion(rows)
+        self.ours = SVC()
+        self.theirs = _sklearn("svm").SVC()
+        self.ours.fit(self.X[:200], self.y[:200])  # compile (or load) the kernels untimed
+        self.numba_threads = numba.get_num_threads()
+        numba.set_num_threads(threads)
+
+    def teardown(self, rows, threads):
+        import numba
+
+        numba.set_num_threads(self.numba_threads)
+
+    def time_nanoml(self, rows, threads):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads):
+            self.ours.fit(self.X, self.y)
+
+    def time_sklearn(self, rows, threads):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(threads):
+            self.theirs.fit(self.X, self.y)
+
+
+class SVMFashionAccuracy:
+    """Test accuracy on the 10,000 test images of the models SVMFashion times."""
+
+    params = [[5_000, 20_000]]
+    param_names = ["rows"]
+    timeout = 1800
+
+    def setup(self, rows):
+        from nanoml_classic.svm import SVC
+
+        self.X, self.y, self.data = _fashion(rows)
+        self.ours = SVC()
+        self.theirs = _sklearn("svm").SVC()
+
+    def track_accuracy_nanoml(self, rows):
+        return self.ours.fit(self.X, self.y).score(self.data.X_test, self.data.y_test)
+
+    def track_accuracy_sklearn(self, rows):
+        return self.theirs.fit(self.X, self.y).score(self.data.X_test, self.data.y_test)
+
+    track_accuracy_nanoml.unit = track_accuracy_sklearn.unit = "test accuracy"
