@@ -39,6 +39,30 @@ def _sklearn(module):
         raise NotImplementedError("scikit-learn is not installed") from None
 
 
+def _fashion_mnist():
+    """nanoml's Fashion-MNIST (784 pixels in [0, 1], float32) where the files are already on
+    disk (Debian's ``dataset-fashion-mnist``, or nanoml's cache); a benchmark never
+    downloads, so NotImplementedError skips it otherwise."""
+    from nanoml.data import load_dataset
+    from nanoml.data.mnist import local_files
+
+    if local_files("fashion-mnist") is None:
+        raise NotImplementedError("Fashion-MNIST is not on disk")
+    return load_dataset("fashion-mnist")
+
+
+def _numba_threads(threads):
+    """Give numba `threads` threads; returns the count to restore. NotImplementedError skips
+    where numba has fewer."""
+    import numba
+
+    if threads > numba.config.NUMBA_NUM_THREADS:
+        raise NotImplementedError(f"numba has fewer than {threads} threads here")
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    return before
+
+
 class _FitPair:
     """setup builds seeded data, `self.ours` and `self.theirs`; the timings fit each once."""
 

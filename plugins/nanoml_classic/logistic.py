@@ -1,14 +1,19 @@
 """Linear classifiers: multinomial logistic regression and the linear support vector machine."""
 
+import contextlib
 import functools
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 import scipy.optimize
 import scipy.sparse
 import scipy.special
+from threadpoolctl import threadpool_limits
 
 from nanoml import Learner
 from nanoml.errors import InputError, warn_not_converged
+from nanoml.state_schema import Array, Classes, Int, StateSchema, score_columns
 from nanoml.validation import (
     check_array,
     check_choice,
@@ -23,6 +28,12 @@ from nanoml_classic.logistic_kernels import (
 )
 from nanoml_classic.svm import platt_fit, platt_probability
 
+# Bytes of X per block of the objective's single pass (within a core's L2 cache): a block
+# multiplied by the weights is still in cache when the residuals multiply it again.
+BLOCK_BYTES = 2**20
+# Below this many entries of X the objective runs on the calling thread alone.
+PARALLEL_ENTRIES = 2**22
+
 
 class _LinearClassifier(Learner):
     """Shared by the linear classifiers: one score per class, X @ coef_.T + intercept_.
@@ -33,9 +44,16 @@ class _LinearClassifier(Learner):
 
     task = "classification"
     accepts_sparse = False
+    state_schema = StateSchema(
+        n_features_in_=Int(low=1),
+        n_iter_=Int(low=0),
+        classes_=Classes(),
+        coef_=Array(np.float64, shape=(score_columns, "n_features_in_")),
+        intercept_=Array(np.float64, shape=(score_columns,)),
+    )
 
-    def _check_data(self, X, y):
-        X = self._check_rows(X)
+    def _check_data(self, X, y, dtype=np.float64):
+        X = self._check_rows(X, dtype=dtype)
         self.classes_, codes = encode_labels(y, X.shape[0])
         self.n_features_in_ = X.shape[1]
         return X, codes
@@ -47,10 +65,10 @@ class _LinearClassifier(Learner):
         scores = X @ self.coef_.T + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    def _check_rows(self, X, n_features=None):
+    def _check_rows(self, X, n_features=None, dtype=np.float64):
         """Validated X: CSR if it came sparse (for a learner that ``accepts_sparse``)."""
         if not scipy.sparse.issparse(X):
-            return check_array(X, n_features=n_features)
+            return check_array(X, n_features=n_features, dtype=dtype)
         if not self.accepts_sparse:
             raise InputError(f"{self.name} takes dense X, got a sparse matrix: pass "
                              "X.toarray()")
@@ -66,8 +84,11 @@ class LogisticRegression(_LinearClassifier):
     """Multinomial logistic regression with an L2 penalty, scikit-learn's C convention.
 
     Minimises C·Σᵢ cross-entropy + ½||W||² (intercepts unpenalised) by L-BFGS with the
-    same stopping rule as scikit-learn's lbfgs solver; the softmax, loss and logit
-    gradient are Numba kernels between two GEMMs. Two classes use the sigmoid
+    same stopping rule as scikit-learn's lbfgs solver. Each evaluation of the objective
+    is one pass over X, a block of rows at a time: scores by a GEMM, the softmax, loss and
+    logit gradient by Numba kernels, then the block's share of the gradient by a second
+    GEMM while the block is still in cache. Float32 X stays float32 in the GEMMs (as in
+    scikit-learn), with the softmax and all sums in float64. Two classes use the sigmoid
     model (one coefficient row), as scikit-learn does. ``n_iter_`` counts iterations.
     """
 
@@ -82,13 +103,16 @@ class LogisticRegression(_LinearClassifier):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("C", self.C, low=0.0, low_open=True)
         check_number("max_iter", self.max_iter, low=1, integer=True)
         check_number("tol", self.tol, low=0.0)
-        X, codes = self._check_data(X, y)
+
+    def fit(self, X, y):
+        self.check_params()
+        single = getattr(X, "dtype", None) == np.float32 and not scipy.sparse.issparse(X)
+        X, codes = self._check_data(X, y, dtype=np.float32 if single else np.float64)
         n, d = X.shape
-        sparse = scipy.sparse.issparse(X)
         binary = self.classes_.shape[0] == 2
         m = 1 if binary else self.classes_.shape[0]
         # the objective divided by C·n, so the gradient tolerance means what it does in sklearn
@@ -97,24 +121,23 @@ class LogisticRegression(_LinearClassifier):
         def loss_and_gradient(theta):
             weights = theta[: m * d]
             W = weights.reshape(m, d)
-            scores = X @ W.T
-            scores += theta[m * d :]
-            # two classes: the sigmoid model is the softmax with class 0's logit fixed at 0
-            logits = np.hstack([np.zeros((n, 1)), scores]) if binary else scores
-            loss = softmax_cross_entropy(logits, codes) / n + 0.5 * l2 * (weights @ weights)
-            residual = logits[:, 1:] if binary else logits
-            grad_W = (X.T @ residual).T if sparse else residual.T @ X
+            loss, grad_W, grad_b = softmax_objective(X, codes, W, theta[m * d :], binary,
+                                                     pool, workers)
             grad_W /= n
             grad_W += l2 * W
-            return loss, np.concatenate([grad_W.ravel(), residual.sum(axis=0) / n])
+            loss = loss / n + 0.5 * l2 * (weights @ weights)
+            return loss, np.concatenate([grad_W.ravel(), grad_b / n])
 
-        result = scipy.optimize.minimize(
-            loss_and_gradient, np.zeros(m * (d + 1)), method="L-BFGS-B", jac=True,
-            options={
-                "maxiter": int(self.max_iter), "maxls": 50, "gtol": float(self.tol),
-                "ftol": 64 * np.finfo(float).eps,
-            },
-        )
+        workers = 1 if n * d < PARALLEL_ENTRIES else numba.get_num_threads()
+        with (ThreadPoolExecutor(max_workers=workers) as pool,
+              threadpool_limits(1, "blas") if workers > 1 else contextlib.nullcontext()):
+            result = scipy.optimize.minimize(
+                loss_and_gradient, np.zeros(m * (d + 1)), method="L-BFGS-B", jac=True,
+                options={
+                    "maxiter": int(self.max_iter), "maxls": 50, "gtol": float(self.tol),
+                    "ftol": 64 * np.finfo(float).eps,
+                },
+            )
         self.coef_ = result.x[: m * d].reshape(m, d).copy()
         self.intercept_ = result.x[m * d :].copy()
         self.n_iter_ = int(result.nit)
@@ -130,6 +153,50 @@ class LogisticRegression(_LinearClassifier):
         if scores.ndim == 1:
             scores = np.stack([np.zeros_like(scores), scores], axis=1)
         return scipy.special.softmax(scores, axis=1)
+
+
+def softmax_objective(X, codes, W, b, binary, pool=None, workers=1):
+    """(Σ cross-entropy, its gradient over W, over b) of the scores X·Wᵀ + b, in one pass.
+
+    Two classes (`binary`, W one row) are the softmax with class 0's logit fixed at 0.
+    Dense X goes a block of BLOCK_BYTES at a time, its rows shared among `workers`
+    threads of `pool` when given (BLAS then belongs on one thread: a threaded GEMM per
+    small block waits on its threads); CSR X in one block.
+    """
+    n = X.shape[0]
+    if pool is None or workers == 1 or scipy.sparse.issparse(X):
+        return _objective_rows(X, codes, W, b, binary)
+    bounds = np.linspace(0, n, workers + 1).astype(np.int64)
+    parts = list(pool.map(lambda i: _objective_rows(
+        X[bounds[i] : bounds[i + 1]], codes[bounds[i] : bounds[i + 1]], W, b, binary),
+        range(workers)))
+    return tuple(sum(column) for column in zip(*parts, strict=True))
+
+
+def _objective_rows(X, codes, W, b, binary):
+    """softmax_objective over all rows of X on the calling thread."""
+    n, d = X.shape
+    sparse = scipy.sparse.issparse(X)
+    rows = n if sparse else max(1, BLOCK_BYTES // (d * X.itemsize))
+    weights = np.ascontiguousarray(W.T, dtype=X.dtype)
+    loss, grad_W, grad_b = 0.0, np.zeros_like(W), np.zeros_like(b)
+    for start in range(0, n, rows):
+        block = X[start : start + rows]
+        scores = np.asarray(block @ weights, dtype=np.float64)
+        scores += b
+        if binary:
+            logits = np.zeros((scores.shape[0], 2))
+            logits[:, 1:] = scores
+        else:
+            logits = scores
+        loss += softmax_cross_entropy(logits, codes[start : start + rows])
+        residual = logits[:, 1:] if binary else logits
+        grad_b += residual.sum(axis=0)
+        if sparse:
+            grad_W += (block.T @ residual).T
+        else:
+            grad_W += np.ascontiguousarray(residual.T, dtype=X.dtype) @ block
+    return loss, grad_W, grad_b
 
 
 class LinearSVM(_LinearClassifier):
@@ -154,6 +221,10 @@ class LinearSVM(_LinearClassifier):
     description = "hinge-loss linear SVM, one-vs-rest, LIBLINEAR dual coordinate descent"
     search_space = {"C": [0.01, 0.1, 1.0, 10.0]}
     accepts_sparse = True  # CSR rows go to the solver's CSR kernel: the same model
+    state_schema = _LinearClassifier.state_schema.extend(
+        prob_a_=Array(np.float64, shape=(score_columns,)),  # a Platt sigmoid per score
+        prob_b_=Array(np.float64, shape=(score_columns,)),
+    )
 
     def __init__(self, C=1.0, max_iter=1000, tol=1e-4, seed=0, standardize=True):
         self.C = C
@@ -162,12 +233,15 @@ class LinearSVM(_LinearClassifier):
         self.seed = seed
         self.standardize = standardize
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("C", self.C, low=0.0, low_open=True)
         check_number("max_iter", self.max_iter, low=1, integer=True)
         check_number("tol", self.tol, low=0.0, low_open=True)
         check_number("seed", self.seed, low=0, integer=True)
         check_choice("standardize", self.standardize, (True, False))
+
+    def fit(self, X, y):
+        self.check_params()
         X, codes = self._check_data(X, y)
         original = X
         scale = self.standardize and not scipy.sparse.issparse(X)

@@ -20,7 +20,7 @@ def softmax_cross_entropy(logits, codes):
     return normalise_rows(logits, codes, picked)
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, nogil=True, fastmath=False)
 def shift_rows_by_max(logits, codes, picked):
     """Subtracts each row's maximum, so exp cannot overflow; picked[i] = shifted z_i[codes[i]]."""
     n, m = logits.shape
@@ -34,7 +34,7 @@ def shift_rows_by_max(logits, codes, picked):
         picked[i] = row[codes[i]]
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, nogil=True, fastmath=False)
 def normalise_rows(probs, codes, picked):
     """Turns rows of exp(shifted logits) into softmax - onehot; returns Σ log(row sum) - picked."""
     n, m = probs.shape

@@ -4,19 +4,28 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from nanoml import Learner
 from nanoml.errors import ParameterError
-from nanoml.validation import check_array, check_choice, check_number, encode_labels
+from nanoml.state_schema import Array, Classes, Int, Require, StateSchema
+from nanoml.validation import (
+    check_array,
+    check_choice,
+    check_number,
+    encode_labels,
+    unit_scale,
+)
 from nanoml_classic.distances import row_norms_squared
 from nanoml_classic.neighbors_kernels import merge_smallest
 
-# A distance block is QUERY_BLOCK queries x enough training samples for about BLOCK_WORK
-# multiply-adds: small enough to stay in cache, and below the size at which OpenBLAS
-# would spread one product over threads; the blocks themselves run on a thread pool, so
-# BLAS threads would only fight the pool for the same cores.
-QUERY_BLOCK = 64
-BLOCK_WORK = 2**18
+# A distance block is QUERY_BLOCK queries x CROSS_BLOCK // QUERY_BLOCK training samples:
+# its cross products (512 KiB) stay in cache for the selection, and the GEMM is wide
+# enough to run near BLAS's peak however many features there are. The query blocks run on
+# a thread pool, with BLAS held to one thread meanwhile: its threads would only fight the
+# pool for the same cores.
+QUERY_BLOCK = 256
+CROSS_BLOCK = 2**16
 # Below this many query-reference pairs the search runs on the calling thread.
 SERIAL_PAIRS = 2**22
 
@@ -36,14 +45,26 @@ class KNeighborsClassifier(Learner):
     default_dataset = "iris"
     description = "k-nearest-neighbours vote (uniform or distance weights), blocked brute force"
     search_space = {"n_neighbors": [1, 3, 5, 10, 20], "weights": ["uniform", "distance"]}
+    state_schema = StateSchema(
+        checks=[Require(lambda v: v["n_neighbors"] <= v["n_samples"], "fit_X_",
+                        "holds fewer rows than n_neighbors")],
+        n_features_in_=Int(low=1),
+        classes_=Classes(),
+        shift_=Array(np.float64, shape=("n_features_in_",)),
+        fit_X_=Array(np.float64, shape=("n_samples", "n_features_in_")),
+        fit_labels_=Array(np.int64, shape=("n_samples",), low=0, below="n_classes"),
+    )
 
     def __init__(self, n_neighbors=5, weights="uniform"):
         self.n_neighbors = n_neighbors
         self.weights = weights
 
-    def fit(self, X, y):
+    def check_params(self):
         check_number("n_neighbors", self.n_neighbors, low=1, integer=True)
         check_choice("weights", self.weights, ("uniform", "distance"))
+
+    def fit(self, X, y):
+        self.check_params()
         X = check_array(X)
         self.classes_, codes = encode_labels(y, X.shape[0])
         if self.n_neighbors > X.shape[0]:
@@ -63,8 +84,10 @@ class KNeighborsClassifier(Learner):
         """(distances, indices) of each query's k nearest training samples, nearest first."""
         self.check_fitted()
         X = check_array(X, n_features=self.n_features_in_) - self.shift_
-        best_dist, best_index = nearest(X, self.fit_X_, self.n_neighbors)
-        return np.sqrt(best_dist), best_index
+        scale = unit_scale(X, self.fit_X_)
+        ref = self.fit_X_ if scale == 1.0 else self.fit_X_ / scale  # no copy when unscaled
+        best_dist, best_index = nearest(X / scale, ref, self.n_neighbors)
+        return np.sqrt(best_dist) * scale, best_index
 
     def predict_proba(self, X):
         """Share of the (weighted) vote each class gets, columns in the order of classes_."""
@@ -92,12 +115,12 @@ def nearest(queries, ref, k):
     """(squared distances, indices) of the k rows of `ref` nearest each query, nearest first.
 
     Blocks of queries run on a thread pool; within a block, the cross products with a block
-    of `ref` are one small GEMM and the kernel forms distances while it selects.
+    of `ref` are one GEMM and the kernel forms distances while it selects.
     """
     ref_sq, query_sq = row_norms_squared(ref), row_norms_squared(queries)
     best_dist = np.full((queries.shape[0], k), np.inf)
     best_index = np.full((queries.shape[0], k), -1, np.int64)
-    ref_block = max(16, BLOCK_WORK // (QUERY_BLOCK * queries.shape[1]))
+    ref_block = max(16, CROSS_BLOCK // QUERY_BLOCK)
 
     def search(start):
         rows = slice(start, start + QUERY_BLOCK)
@@ -108,10 +131,11 @@ def nearest(queries, ref, k):
                            best_index[rows])
 
     starts = range(0, queries.shape[0], QUERY_BLOCK)
-    if queries.shape[0] * ref.shape[0] < SERIAL_PAIRS:
-        for start in starts:  # too little work to repay starting threads
+    workers = min(numba.get_num_threads(), len(starts))
+    if queries.shape[0] * ref.shape[0] < SERIAL_PAIRS or workers == 1:
+        for start in starts:  # too little work to repay starting threads, or one core
             search(start)
     else:
-        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool, threadpool_limits(1, "blas"):
             list(pool.map(search, starts))  # re-raises errors
     return best_dist, best_index

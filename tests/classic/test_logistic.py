@@ -4,7 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
-from nanoml_classic.logistic import LinearSVM, LogisticRegression
+from nanoml_classic import logistic
+from nanoml_classic.logistic import LinearSVM, LogisticRegression, softmax_objective
 from nanoml_classic.logistic_kernels import (
     hinge_dual_cd,
     normalise_rows,
@@ -195,3 +196,52 @@ def test_linear_svm_standardises_dense_features_and_answers_in_their_units():
     np.testing.assert_allclose(model.coef_, scaled.coef_ / std, rtol=1e-10)
     np.testing.assert_allclose(model.decision_function(data.X_test),
                                scaled.decision_function((data.X_test - mean) / std), atol=1e-8)
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_objective_in_blocks_matches_numpy_and_finite_differences(n_classes, monkeypatch):
+    monkeypatch.setattr(logistic, "BLOCK_BYTES", 7 * 6 * 8)  # blocks of 7 rows, last partial
+    rng = np.random.default_rng(2)
+    X, codes = rng.standard_normal((40, 6)), rng.integers(0, n_classes, size=40)
+    m = 1 if n_classes == 2 else n_classes
+    W, b = rng.standard_normal((m, 6)), rng.standard_normal(m)
+    loss, grad_W, grad_b = softmax_objective(X, codes, W, b, n_classes == 2)
+    logits = X @ W.T + b
+    if m == 1:
+        logits = np.hstack([np.zeros((40, 1)), logits])
+    expected_loss, residual = _reference_softmax(logits, codes)
+    residual = residual[:, 1:] if m == 1 else residual
+    assert loss == pytest.approx(expected_loss, rel=1e-12)
+    np.testing.assert_allclose(grad_W, residual.T @ X, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_b, residual.sum(axis=0), rtol=1e-10, atol=1e-12)
+    step = 1e-6
+    for i, j in [(0, 0), (m - 1, 5)]:
+        up, down = W.copy(), W.copy()
+        up[i, j] += step
+        down[i, j] -= step
+        numeric = (softmax_objective(X, codes, up, b, m == 1)[0]
+                   - softmax_objective(X, codes, down, b, m == 1)[0]) / (2 * step)
+        assert grad_W[i, j] == pytest.approx(numeric, rel=1e-6)
+
+
+def test_float32_features_give_the_float64_solution():
+    X, y, _, _ = _standardised("digits")
+    double = LogisticRegression(C=0.1, max_iter=500).fit(X, y)
+    single = LogisticRegression(C=0.1, max_iter=500).fit(X.astype(np.float32), y)
+    assert single.coef_.dtype == np.float64
+    np.testing.assert_allclose(single.coef_, double.coef_, atol=1e-4)
+    np.testing.assert_allclose(single.intercept_, double.intercept_, atol=1e-4)
+
+
+def test_objective_shared_among_threads_matches_one_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    X, codes = rng.standard_normal((101, 5)), rng.integers(0, 3, size=101)
+    W, b = rng.standard_normal((3, 5)), rng.standard_normal(3)
+    alone = softmax_objective(X, codes, W, b, False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        shared = softmax_objective(X, codes, W, b, False, pool, 2)
+    assert shared[0] == pytest.approx(alone[0], rel=1e-12)
+    np.testing.assert_allclose(shared[1], alone[1], rtol=1e-12)
+    np.testing.assert_allclose(shared[2], alone[2], rtol=1e-12)

@@ -34,7 +34,7 @@ def test_merge_smallest_matches_a_full_sort(k):
 def test_kneighbors_in_small_blocks_matches_numpy(monkeypatch):
     """Force many query and training blocks, so the running merge is exercised."""
     monkeypatch.setattr(neighbors, "QUERY_BLOCK", 5)
-    monkeypatch.setattr(neighbors, "BLOCK_WORK", 5 * 16 * 3)
+    monkeypatch.setattr(neighbors, "CROSS_BLOCK", 5 * 16)
     monkeypatch.setattr(neighbors, "SERIAL_PAIRS", 0)  # through the thread pool
     rng = np.random.default_rng(1)
     X, queries = 1e4 + rng.standard_normal((203, 3)), 1e4 + rng.standard_normal((41, 3))

@@ -115,3 +115,85 @@ def test_bad_input():
     model = PCA(n_components=3).fit(_data(40, 8))
     with pytest.raises(InputError, match="features"):
         model.inverse_transform(np.zeros((2, 4)))
+
+
+def _known_spectrum(n, d, singular_values, seed=0):
+    """Centred-data SVD U·diag(s)·Vᵀ plus an offset: the exact answer is known."""
+    rng = np.random.default_rng(seed)
+    k = len(singular_values)
+    Z = rng.standard_normal((n, k))
+    U = np.linalg.qr(Z - Z.mean(axis=0))[0]  # centred columns: the offset is the mean
+    V = np.linalg.qr(rng.standard_normal((d, k)))[0]
+    return (U * singular_values) @ V.T + rng.uniform(-1, 1, d), V.T
+
+
+@pytest.mark.parametrize("shape", [(120, 520), (520, 120)], ids=["wide", "tall"])
+def test_randomized_route_recovers_a_known_spectrum(shape, monkeypatch):
+    from nanoml_classic import pca
+
+    real, calls = pca._randomized_svd, []
+
+    def spy(*args, **kwargs):
+        calls.append(args[1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pca, "_randomized_svd", spy)
+    s = 100.0 * 0.5 ** np.arange(20)
+    X, V = _known_spectrum(*shape, s)
+    model = PCA(n_components=5).fit(X)  # "auto": more than 500 rows or columns, 5 < 80 %
+    assert calls == [5], "the randomized route was not taken"
+    np.testing.assert_allclose(model.explained_variance_, s[:5] ** 2 / (shape[0] - 1),
+                               rtol=1e-9)
+    np.testing.assert_allclose(model.explained_variance_ratio_, s[:5] ** 2 / np.sum(s * s),
+                               rtol=1e-9)
+    _assert_equal_up_to_sign(model.components_, V[:5])
+    rows = np.arange(5)
+    assert (model.components_[rows, np.abs(model.components_).argmax(axis=1)] > 0).all()
+
+
+def test_randomized_matches_sklearn_on_noisy_data():
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    X = _data(520, 60, seed=3)
+    ours = PCA(n_components=10, svd_solver="randomized").fit(X)
+    theirs = decomposition.PCA(n_components=10, svd_solver="randomized", random_state=0).fit(X)
+    _assert_equal_up_to_sign(ours.components_, theirs.components_)
+    np.testing.assert_allclose(ours.explained_variance_, theirs.explained_variance_, rtol=1e-9)
+    np.testing.assert_allclose(ours.explained_variance_ratio_,
+                               theirs.explained_variance_ratio_, rtol=1e-9)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3])  # the second re-centres the covariance
+def test_float32_covariance_route_matches_float64(offset):
+    X = _data(2000, 30, seed=1, offset=offset)
+    exact = PCA(n_components=5).fit(X)
+    single = PCA(n_components=5).fit(X.astype(np.float32))
+    assert single.components_.dtype == np.float64
+    np.testing.assert_allclose(single.mean_, exact.mean_, rtol=1e-6)
+    np.testing.assert_allclose(single.explained_variance_, exact.explained_variance_,
+                               rtol=2e-4)
+    np.testing.assert_allclose(single.components_, exact.components_, atol=2e-3)
+
+
+def test_float32_beyond_its_squares_runs_in_float64():
+    X = _data(500, 6, seed=2) * 1e25
+    single = PCA(n_components=3).fit(X.astype(np.float32))
+    exact = PCA(n_components=3).fit(X.astype(np.float32).astype(np.float64))
+    np.testing.assert_allclose(single.explained_variance_, exact.explained_variance_,
+                               rtol=1e-9)
+
+
+def test_column_sums_and_extents_match_numpy():
+    from nanoml_classic.pca_kernels import column_sums_and_extents
+
+    X = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
+    sums, extents = np.zeros(7), np.zeros(7)
+    column_sums_and_extents(X, sums, extents)
+    np.testing.assert_allclose(sums, X.astype(np.float64).sum(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(extents, np.abs(X).max(axis=0))
+
+
+def test_bad_solver():
+    with pytest.raises(ParameterError, match="svd_solver"):
+        PCA(svd_solver="lapack").fit(_data(40, 8))
+    with pytest.raises(ParameterError, match="whole number"):
+        PCA(n_components=0.9, svd_solver="randomized").fit(_data(40, 8))
