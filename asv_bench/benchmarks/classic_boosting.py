@@ -9,12 +9,12 @@ Runs only where the files are already on disk (Debian's ``dataset-fashion-mnist`
 
 import numpy as np
 
-from .peers import _fashion_mnist, _numba_threads, _sklearn
+from .peers import _fashion_mnist, _numba_threads, _sklearn, _ThreadedPair
 
 ITERATIONS = 100
 
 
-class GradientBoostingFashion:
+class GradientBoostingFashion(_ThreadedPair):
     params = [[20_000, 60_000], [1, 2]]
     param_names = ["rows", "threads"]
     timeout = 1800
@@ -33,23 +33,6 @@ class GradientBoostingFashion:
             max_iter=ITERATIONS, early_stopping=False, random_state=0)
         GradientBoostingClassifier(max_iter=2).fit(self.X[:500], self.y[:500])  # compile
         self.numba_threads = _numba_threads(threads)
-
-    def teardown(self, rows, threads):
-        import numba
-
-        numba.set_num_threads(self.numba_threads)
-
-    def time_nanoml(self, rows, threads):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            self.ours.fit(self.X, self.y)
-
-    def time_sklearn(self, rows, threads):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            self.theirs.fit(self.X, self.y)
 
     def track_accuracy_nanoml(self, rows, threads):
         return self.ours.fit(self.X, self.y).score(self.data.X_test, self.data.y_test)

@@ -11,10 +11,10 @@ classic_unsupervised.
 
 import numpy as np
 
-from .peers import _fashion_mnist, _numba_threads, _sklearn
+from .peers import _fashion_mnist, _numba_threads, _sklearn, _ThreadedPair
 
 
-class _RealPair:
+class _RealPair(_ThreadedPair):
     """setup loads the data and calls `_models(threads)` for `self.ours` and `self.theirs`;
     each timing runs `_work(model)` once under both libraries' thread limit."""
 
@@ -31,22 +31,6 @@ class _RealPair:
         self._warm()  # compile (or load) the kernels untimed
         self.numba_threads = _numba_threads(threads)
 
-    def teardown(self, threads):
-        import numba
-
-        numba.set_num_threads(self.numba_threads)
-
-    def time_nanoml(self, threads):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            self._work(self.ours)
-
-    def time_sklearn(self, threads):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            self._work(self.theirs)
 
 
 class _Accuracy:

@@ -10,7 +10,7 @@ The accuracies are on the 10,000 test images; nanoml breaks voting ties by confi
 
 import numpy as np
 
-from .peers import _fashion_mnist, _sklearn
+from .peers import _fashion_mnist, _numba_threads, _sklearn, _ThreadedPair
 
 
 def _fashion(rows):
@@ -19,7 +19,7 @@ def _fashion(rows):
     return data.X_train[:rows].astype(np.float64), data.y_train[:rows], data
 
 
-class SVMFashion:
+class SVMFashion(_ThreadedPair):
     params = [[5_000, 20_000], [1, 2]]
     param_names = ["rows", "threads"]
     timeout = 1800
@@ -29,34 +29,13 @@ class SVMFashion:
     warmup_time = 0
 
     def setup(self, rows, threads):
-        import numba
         from nanoml_classic.svm import SVC
 
-        if threads > numba.config.NUMBA_NUM_THREADS:
-            raise NotImplementedError(f"numba has fewer than {threads} threads here")
         self.X, self.y, _ = _fashion(rows)
         self.ours = SVC()
         self.theirs = _sklearn("svm").SVC()
         self.ours.fit(self.X[:200], self.y[:200])  # compile (or load) the kernels untimed
-        self.numba_threads = numba.get_num_threads()
-        numba.set_num_threads(threads)
-
-    def teardown(self, rows, threads):
-        import numba
-
-        numba.set_num_threads(self.numba_threads)
-
-    def time_nanoml(self, rows, threads):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            self.ours.fit(self.X, self.y)
-
-    def time_sklearn(self, rows, threads):
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(threads):
-            self.theirs.fit(self.X, self.y)
+        self.numba_threads = _numba_threads(threads)
 
 
 class SVMFashionAccuracy:

@@ -63,6 +63,33 @@ def _numba_threads(threads):
     return before
 
 
+class _ThreadedPair:
+    """Both libraries held to `threads`, the last parameter: BLAS's and OpenMP's by
+    threadpoolctl while timing, numba's from setup (which sets ``self.numba_threads =
+    _numba_threads(threads)``) to teardown. Each timing runs `_work(model)` once: a fit
+    on (self.X, self.y) unless a subclass says otherwise."""
+
+    def teardown(self, *params):
+        import numba
+
+        numba.set_num_threads(self.numba_threads)
+
+    def _work(self, model):
+        model.fit(self.X, self.y)
+
+    def time_nanoml(self, *params):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(params[-1]):
+            self._work(self.ours)
+
+    def time_sklearn(self, *params):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(params[-1]):
+            self._work(self.theirs)
+
+
 class _FitPair:
     """setup builds seeded data, `self.ours` and `self.theirs`; the timings fit each once."""
 
