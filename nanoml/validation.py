@@ -187,6 +187,14 @@ def check_number(name, value, *, low=None, high=None, integer=False, low_open=Fa
     return value
 
 
+def check_seed(seed):
+    """A random seed: NumPy's generators take non-negative integers only."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}",
+                             argument="seed")
+    return seed
+
+
 def check_choice(name, value, choices):
     """A hyperparameter that must be one of `choices`."""
     if value not in choices:

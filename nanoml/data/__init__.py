@@ -76,7 +76,9 @@ def load_dataset(name, *, seed=0, data_dir=None, **file_options):
     (see `load_file`, which takes the `file_options`), as a Dataset."""
     from nanoml.data.files import is_data_file, load_file
     from nanoml.plugins import plugin_set
+    from nanoml.validation import check_seed
 
+    check_seed(seed)
     if name not in plugin_set().datasets and is_data_file(name):
         return load_file(name, seed=seed, **file_options)
     given = sorted(k for k, v in file_options.items() if v is not None and k != "task")

@@ -40,6 +40,7 @@ from nanoml.tuning.trial import (
     optuna_quiet,
     run_trial,
 )
+from nanoml.validation import check_seed
 
 DEFAULT_TRIALS = 20  # per learner
 HOLDOUT = 0.2  # share of the training rows held out to score trials, without cv
@@ -391,10 +392,7 @@ def _new_settings(learners, dataset, trials, space, params, sampler, pruner, cv,
     if cv is not None and (not _is_int(cv) or cv < 2):
         raise ParameterError(f"cv must be an integer of at least 2 (folds), got {cv!r}",
                              argument="cv")
-    seed = 0 if seed is None else seed
-    if not _is_int(seed) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}",
-                             argument="seed")
+    seed = check_seed(0 if seed is None else seed)
     space, params = dict(space or {}), dict(params or {})
     dataset = dataset or classes[0].default_dataset
     views = [tuned_as(cls, dataset) for cls in classes]
