@@ -86,6 +86,7 @@ def test_run_is_reproducible_from_its_seed(tmp_path):
         (["run", "linear-regression", "--epochs", "3"], "does not take --epochs"),
         (["run", "linear-regression", "--dataset", "iris"], "classification dataset"),
         (["run", "ridge", "--seed", "-1"], "--seed must be a non-negative integer, got -1"),
+        (["run", "ridge", "--data-dir", "."], "'quadratic' is embedded and reads no files"),
     ],
 )
 def test_user_mistakes_print_one_line_and_exit_2(args, fragment, tmp_path):

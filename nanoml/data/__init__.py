@@ -86,7 +86,11 @@ def load_dataset(name, *, seed=0, data_dir=None, **file_options):
         raise ParameterError(
             f"'{name}' is a registered dataset: {given[0]} is only for datasets read from "
             "files", argument=given[0])
-    return get_dataset(name).loader(seed=seed, data_dir=data_dir)
+    entry = get_dataset(name)
+    if data_dir is not None and entry.available is None:  # embedded, by the hook's contract
+        raise ParameterError(f"dataset '{name}' is embedded and reads no files: data_dir "
+                             "does not apply to it", argument="data_dir")
+    return entry.loader(seed=seed, data_dir=data_dir)
 
 
 def load_file(path, **options):
