@@ -13,6 +13,12 @@ from nanoml_classic.kmeans_kernels import assign, centred_norms, lloyd_step
 # per thread) keeps results identical on any machine, and 64 leaves work for many cores.
 _MAX_CHUNKS = 64
 _MIN_CHUNK_ROWS = 256
+# Float32 data is clustered in float32, as scikit-learn does (the dot products at twice the
+# speed), while its magnitudes keep their squares normal float32 numbers and its mean does
+# not dwarf its spread (mean² at most this many times the variance, summed over features);
+# otherwise in float64.
+_FLOAT32_MAGNITUDES = (2.0**-50, 2.0**50)
+_FLOAT32_CANCELLATION = 1e2
 
 
 class KMeans(Learner):
@@ -79,7 +85,8 @@ class KMeans(Learner):
         return centres
 
     def fit(self, X, y=None):
-        X = check_array(X)
+        X = check_array(X, dtype=np.float32 if getattr(X, "dtype", None) == np.float32
+                        else np.float64)
         n, d = X.shape
         init = self._check_params(d)
         if n < self.n_clusters:
@@ -87,13 +94,19 @@ class KMeans(Learner):
                 f"X has {n} samples but n_clusters={self.n_clusters}; "
                 "it needs at least one sample per cluster"
             )
+        if X.dtype == np.float32 and not _float32_magnitudes(X):
+            X = X.astype(np.float64)
         scale = unit_scale(X)  # clustered in units where squared distances fit a float64
-        X = X / scale
-        mean = X.mean(axis=0)
+        if scale != 1.0:
+            X = X / scale
+        mean = X.mean(axis=0, dtype=np.float64)
         centred_sq = np.empty(n)
         centred_norms(X, mean, centred_sq)
-        # sklearn's tolerance: tol times the mean feature variance, which is this sum
-        tol = float(centred_sq.sum() / (n * d)) * self.tol
+        variance = float(centred_sq.sum() / n)
+        if X.dtype == np.float32 and mean @ mean > _FLOAT32_CANCELLATION * variance:
+            X = X.astype(np.float64)
+        # sklearn's tolerance: tol times the mean feature variance
+        tol = variance / d * self.tol
         rng = np.random.default_rng(self.seed)
         best = None
         for _ in range(self.n_init):
@@ -151,7 +164,7 @@ def kmeans_plusplus(X, n_clusters, rng, centred_sq, mean):
     potential = closest.sum()
     for c in range(1, n_clusters):
         draws = rng.uniform(size=n_trials) * potential
-        candidates = np.minimum(np.searchsorted(np.cumsum(closest), draws), n - 1)
+        candidates = np.minimum(np.searchsorted(np.cumsum(closest, dtype=np.float64), draws), n - 1)
         dist = _distances_from(X[candidates], X, centred_sq, mean)
         np.minimum(closest, dist, out=dist)
         potentials = dist.sum(axis=1)
@@ -180,7 +193,7 @@ def _lloyd(X, centred_sq, mean, centres, max_iter, tol):
     n_iter, settled = 0, False
     while n_iter < max_iter:
         n_iter += 1
-        shifted, offsets = _shifted(centres, mean)
+        shifted, offsets = _shifted(centres, mean, X.dtype)
         changed = lloyd_step(X, centred_sq, shifted, offsets, labels, distances, sums, counts)
         new = _new_centres(X, sums.sum(axis=0), counts.sum(axis=0), labels, distances)
         shift = float(((new - centres) ** 2).sum())
@@ -191,15 +204,17 @@ def _lloyd(X, centred_sq, mean, centres, max_iter, tol):
         if shift <= tol:
             break
     if not settled:
-        assign(X, centres, *_shifted(centres, mean), labels, distances)
+        assign(X, centres, *_shifted(centres, mean, X.dtype), labels, distances)
     return labels, float(distances.sum()), centres, n_iter
 
 
-def _shifted(centres, origin):
+def _shifted(centres, origin, dtype=np.float64):
     """The kernels' view of the centres, measured from `origin` (a point near the data):
-    (c - origin, ||c - origin||²/2 + origin·(c - origin))."""
-    shifted = centres - origin
-    return shifted, 0.5 * row_norms_squared(shifted) + shifted @ origin
+    (c - origin in `dtype`, X's; ||c - origin||²/2 + origin·(c - origin) in float64, of
+    the rounded c - origin, so that keys and distances agree with it)."""
+    shifted = (centres - origin).astype(dtype, copy=False)
+    wide = shifted.astype(np.float64, copy=False)
+    return shifted, 0.5 * row_norms_squared(wide) + wide @ origin
 
 
 def _distances_from(points, X, centred_sq, mean):
@@ -208,7 +223,7 @@ def _distances_from(points, X, centred_sq, mean):
     Shifting both sides by `mean` keeps ||x||² + ||p||² - 2x·p from cancelling digits on
     data far from the origin; the shift of x is folded into the norms, so X is not copied.
     """
-    shifted, offsets = _shifted(points, mean)
+    shifted, offsets = _shifted(points, mean, X.dtype)
     return squared_distances(shifted, X, X_sq=2.0 * offsets, Y_sq=centred_sq)
 
 
@@ -225,3 +240,10 @@ def _new_centres(X, sums, counts, labels, distances):
             sums[cluster] = X[row]
             counts[cluster] = 1
     return sums / np.maximum(counts, 1)[:, None]
+
+
+def _float32_magnitudes(X):
+    """Whether X's largest magnitude keeps squares and their sums normal float32 numbers."""
+    low, high = _FLOAT32_MAGNITUDES
+    top = float(np.abs(X).max())
+    return top == 0.0 or low <= top <= high

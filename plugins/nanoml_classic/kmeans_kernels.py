@@ -8,7 +8,9 @@ caller's choice): the kernels take the centres as `shifted` = c - o and
 `offsets` = ||c - o||²/2 + o·(c - o), so that ``key = offset - x·(c - o)`` orders the
 centres as ||x - c||² does, ||x - c||² = ||x - o||² + 2·key, and every term stays the
 size of the data's spread. `fastmath` is safe: the learner rejects NaN and infinity
-before any kernel runs.
+before any kernel runs. X and `shifted` may both be float32: the dot products then run in
+float32 (as scikit-learn's do on float32 data), twice the lanes per instruction and half
+the memory traffic; norms, distances and the centres' sums stay float64.
 """
 
 import numba
@@ -21,8 +23,9 @@ def _nearest4(X, i, last, shifted, offsets):
     r0, r1, r2, r3 = i, min(i + 1, last), min(i + 2, last), min(i + 3, last)
     b0 = b1 = b2 = b3 = np.inf
     j0 = j1 = j2 = j3 = 0
+    zero = shifted[0, 0] - shifted[0, 0]  # 0 in the centres' dtype: float32 sums stay float32
     for j in range(shifted.shape[0]):
-        a0 = a1 = a2 = a3 = 0.0
+        a0 = a1 = a2 = a3 = zero
         for f in range(X.shape[1]):
             c = shifted[j, f]
             a0 += X[r0, f] * c
@@ -30,14 +33,15 @@ def _nearest4(X, i, last, shifted, offsets):
             a2 += X[r2, f] * c
             a3 += X[r3, f] * c
         o = offsets[j]
-        if o - a0 < b0:
-            b0, j0 = o - a0, j
-        if o - a1 < b1:
-            b1, j1 = o - a1, j
-        if o - a2 < b2:
-            b2, j2 = o - a2, j
-        if o - a3 < b3:
-            b3, j3 = o - a3, j
+        k0, k1, k2, k3 = o - float(a0), o - float(a1), o - float(a2), o - float(a3)
+        if k0 < b0:
+            b0, j0 = k0, j
+        if k1 < b1:
+            b1, j1 = k1, j
+        if k2 < b2:
+            b2, j2 = k2, j
+        if k3 < b3:
+            b3, j3 = k3, j
     return (j0, j1, j2, j3), (b0, b1, b2, b3)
 
 
