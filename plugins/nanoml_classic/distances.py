@@ -4,7 +4,8 @@ import numpy as np
 
 
 def row_norms_squared(X):
-    return np.einsum("ij,ij->i", X, X)
+    """||x||² of each row, summed in float64 whatever X's dtype."""
+    return np.einsum("ij,ij->i", X, X, dtype=np.float64)
 
 
 def squared_distances(X, Y, X_sq=None, Y_sq=None):

@@ -76,7 +76,7 @@ def _gram(X, kernel, gamma, pool, workers):
             if kernel == "rbf":
                 _rbf_in_place(K[rows], sq[rows], sq, gamma)
     else:
-        K = np.empty((n, n))
+        K = np.empty((n, n), X.dtype)
         step = max(1, BLOCK_WORK // (n * X.shape[1]))
 
         def fill(rows):
@@ -211,6 +211,16 @@ def pairwise_coupling(r):
     return p / p.sum(axis=1, keepdims=True)
 
 
+def _solver_rows(X, single, kernel):
+    """The rows the solver computes kernel values from. Float32 data given to the RBF
+    kernel stays float32 there, centred so that ||a||² + ||b||² - 2 a·b cancels fewer
+    digits (distances do not change): GEMMs at twice the speed, for kernel values the
+    cache keeps in single precision anyway, as LIBSVM does. Else X itself."""
+    if not single or kernel != "rbf":
+        return X
+    return (X - X.mean(axis=0)).astype(np.float32)
+
+
 def _pair_rows(codes, a, b):
     """The rows of classes a and b, the training set of their pair's SVM."""
     return np.flatnonzero((codes == a) | (codes == b))
@@ -284,9 +294,11 @@ class SVC(Learner):
 
     def fit(self, X, y):
         self._check_params()
+        single = getattr(X, "dtype", None) == np.float32
         X = check_array(X)
         self.classes_, codes = encode_labels(y, X.shape[0])
         gamma = self._resolve_gamma(X)
+        rows = _solver_rows(X, single, self.kernel)
         n_classes = len(self.classes_)
 
         workers = numba.get_num_threads()
@@ -297,7 +309,7 @@ class SVC(Learner):
             members = _pair_rows(codes, a, b)
             signs = np.where(codes[members] == a, 1.0, -1.0)
             alpha, rho, n_iter, decision = solve_binary(
-                X, signs, self.kernel, gamma, float(self.C), float(self.tol), members=members,
+                rows, signs, self.kernel, gamma, float(self.C), float(self.tol), members=members,
                 gram=gram, budget=CACHE_BYTES // workers,
             )
             kept = alpha > 0
@@ -306,7 +318,7 @@ class SVC(Learner):
 
         pairs = [(a, b) for a in range(n_classes) for b in range(a + 1, n_classes)]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            gram = _gram(X, self.kernel, gamma, pool, workers) if share else None
+            gram = _gram(rows, self.kernel, gamma, pool, workers) if share else None
             # the solver releases the GIL; each pair's GEMMs then stay on its own thread
             with (threadpool_limits(1, "blas") if workers > 1 and not share
                   else contextlib.nullcontext()):

@@ -177,6 +177,30 @@ def test_row_cache_and_whole_gram_agree(dataset, monkeypatch):
     np.testing.assert_allclose(cached.prob_a_, whole.prob_a_, rtol=1e-4)
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["whole-gram", "row-cache"])
+def test_float32_data_reaches_the_float64_solution(cached, monkeypatch):
+    X, y, X_test, _ = _standardised("digits")
+    X, X_test = X + 3.0, X_test + 3.0  # off the origin: the float32 rows are centred first
+    if cached:
+        monkeypatch.setattr(svm, "CACHE_BYTES", 16 * 8 * len(y))
+    wide = SVC(tol=1e-6).fit(X, y)
+    seen = []
+    solve = svm.solve_binary
+
+    def spy(rows, *args, **kwargs):
+        seen.append(rows.dtype)
+        return solve(rows, *args, **kwargs)
+
+    monkeypatch.setattr(svm, "solve_binary", spy)
+    single = SVC(tol=1e-6).fit(X.astype(np.float32), y)
+    assert set(seen) == {np.dtype(np.float32)}
+    assert single.support_vectors_.dtype == np.float64
+    np.testing.assert_allclose(
+        single.pairwise_decision(X_test), wide.pairwise_decision(X_test), atol=1e-3
+    )
+    assert np.mean(single.predict(X_test) == wide.predict(X_test)) >= 0.995
+
+
 def test_gamma_choices():
     X = np.random.default_rng(0).standard_normal((40, 4)) * 3.0
     y = np.arange(40) % 2
