@@ -72,6 +72,7 @@ def rank_features(X, max_features, pool, threads):
     bounds = np.linspace(0, Xt.shape[0], (threads if pool else 1) + 1).astype(int)
     chunks = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     presorted = np.concatenate(list((pool.map if pool else map)(rank, chunks)))
+    ranks = ranks.astype(_rank_dtype(int(n_distinct.max())))
     many = np.flatnonzero(n_distinct > CARRY_DISTINCT)
     carried = np.full(Xt.shape[0], -1, np.int64)
     if len(many) <= CARRY_RATIO * max_features:
@@ -79,6 +80,16 @@ def rank_features(X, max_features, pool, threads):
     else:
         presorted = presorted[:0]
     return ranks, presorted, carried
+
+
+def _rank_dtype(n_distinct):
+    """The narrowest type that holds ranks below `n_distinct`: nodes gather their samples'
+    ranks at scattered positions, so 1-byte ranks (pixels, categories) keep four times
+    as many of them in cache as 4-byte ones."""
+    for dtype in (np.uint8, np.uint16):
+        if n_distinct <= np.iinfo(dtype).max + 1:
+            return dtype
+    return np.int32
 
 
 def grow_trees(X, y, n_outputs, criterion, params, n_trees, bootstrap):

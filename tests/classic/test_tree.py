@@ -148,6 +148,20 @@ def test_both_routes_grow_the_same_forest(params, monkeypatch):
         np.testing.assert_array_equal(ours, theirs)
 
 
+def test_ranks_take_the_narrowest_type_and_every_type_grows_the_same_forest(monkeypatch):
+    assert [tree_module._rank_dtype(k) for k in (1, 256, 257, 65536, 65537)] == [
+        np.uint8, np.uint8, np.uint16, np.uint16, np.int32]
+    X, y = _classes(n=400, d=6, ties=True)  # pixel-like: below 256 distinct values a feature
+    assert tree_module.rank_features(X, 2, None, 1)[0].dtype == np.uint8
+    grown = []
+    for dtype in (np.uint8, np.uint16, np.int32):
+        monkeypatch.setattr(tree_module, "_rank_dtype", lambda n, dtype=dtype: dtype)
+        grown.append(_arrays(RandomForestClassifier(n_estimators=4, seed=7).fit(X, y)))
+    for narrow, wide in ((grown[0], grown[2]), (grown[1], grown[2])):
+        for ours, theirs in zip(narrow, wide, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+
+
 def test_rank_columns_matches_numpy():
     X, _ = _classes(n=500, d=4, ties=True)
     X[:7, 0] = -0.0  # equal to 0.0
