@@ -30,6 +30,8 @@ AUTO_EARLY_STOPPING_ROWS = 10_000  # early_stopping="auto" turns it on above thi
 # A training loss this many times the constant prediction's means the steps overshoot and
 # grow (learning_rate too large): stop rather than return a model of infinite error.
 DIVERGED_LOSS_RATIO = 1e6
+_NO_HISTOGRAM = np.empty((0, kernels.N_BINS, 3))  # build_histogram's "no parent"
+_NO_COUNTS = np.empty((0, kernels.N_BINS))  # build_histogram's "count the rows"
 
 
 def check_features(X, n_features=None):
@@ -55,26 +57,48 @@ def bin_thresholds(X, max_bins, rng):
     d = X.shape[1]
     thresholds = np.full((d, max_bins), np.inf)  # column max_bins - 1 stays +inf
     counts = np.zeros(d, np.int64)
-    percentiles = np.linspace(0, 100, num=max_bins + 1)[1:-1]
-    for f in range(d):
-        column = X[:, f]
-        column = column[~np.isnan(column)]
-        distinct = np.unique(column)
+    quantiles = np.linspace(0, 100, num=max_bins + 1)[1:-1] / 100
+    for f, column in enumerate(np.ascontiguousarray(X.T)):
+        column = np.sort(column[~np.isnan(column)])  # one sort gives both rules
+        distinct = column[np.concatenate(([True], column[1:] != column[:-1]))]
         if distinct.shape[0] <= max_bins:
             edges = 0.5 * (distinct[:-1] + distinct[1:])
         else:
-            edges = np.unique(np.percentile(column, percentiles, method="midpoint"))
+            edges = np.unique(_midpoint_quantiles(column, quantiles))
         thresholds[f, : edges.shape[0]] = edges
         counts[f] = edges.shape[0]
     return thresholds, counts
 
 
-def grow_tree(Xb, n_bins, thresholds, gradient, hessian, rows, buffer, params):
+def _bin_counts(Xb):
+    """How many rows fall in each bin of each feature: (features, N_BINS) floats."""
+    counts = np.empty((Xb.shape[0], kernels.N_BINS))
+    for f, column in enumerate(Xb):
+        counts[f] = np.bincount(column, minlength=kernels.N_BINS)
+    return counts
+
+
+def _midpoint_quantiles(ordered, quantiles):
+    """np.quantile(ordered, quantiles, method="midpoint"), bit for bit, of an already
+    sorted array: without the partition NumPy would run again."""
+    position = (ordered.shape[0] - 1) * quantiles
+    index = 0.5 * (np.floor(position) + np.ceil(position))
+    below = np.floor(index).astype(np.intp)
+    above = np.minimum(below + 1, ordered.shape[0] - 1)
+    a, b = ordered[below], ordered[above]
+    return np.where(index % 1 == 0, a, b - (b - a) * 0.5)
+
+
+def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffer, params,
+              spare):
     """Grow one tree leaf-wise on binned features; returns (node arrays, leaves).
 
     `rows` (0 .. n-1 in order, so that histograms read the columns in order) is reordered
     until every leaf's rows are one segment; leaves are their (starts, ends, values), for
-    the caller to add to the raw predictions.
+    the caller to add to the raw predictions. `bin_counts` (features x bins) counts all
+    rows' bins: the root's counts, the same in every tree. `spare` is a list of histogram
+    arrays kept from tree to tree: the tree takes what it needs and gives every one back,
+    because a fresh array costs more in page faults than a small node's histogram.
     """
     d = Xb.shape[0]
     l2 = params["l2_regularization"]
@@ -86,9 +110,11 @@ def grow_tree(Xb, n_bins, thresholds, gradient, hessian, rows, buffer, params):
     nodes = []  # [feature, threshold, missing_left, left, right, g, h, count, start, end]
     heap = []
 
-    def histogram(start, end):
-        hist = np.empty((d, kernels.N_BINS, 3))
-        kernels.build_histogram(Xb, rows, start, end, gradient, hessian, hist)
+    def histogram(start, end, parent=_NO_HISTOGRAM, counts=_NO_COUNTS):
+        """The histogram of rows[start:end]; `parent`, when given, loses it in place."""
+        hist = spare.pop() if spare else np.empty((d, kernels.N_BINS, 3))
+        kernels.build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent,
+                                counts)
         return hist
 
     def add_node(start, end, g, h, count):
@@ -110,11 +136,13 @@ def grow_tree(Xb, n_bins, thresholds, gradient, hessian, rows, buffer, params):
                 left += hist[f, kernels.MISSING_BIN]
             split = (f, b, bool(missing_left[f]), left)
             heapq.heappush(heap, (-gain[f], node, depth, split, hist))
+        else:
+            spare.append(hist)
 
     n = rows.shape[0]
     root = add_node(0, n, float(gradient.sum()), float(hessian.sum()), float(n))
     if can_split(n, 0):
-        consider(root, histogram(0, n), 0)
+        consider(root, histogram(0, n, counts=bin_counts), 0)
     n_leaves = 1
     while heap and n_leaves < params["max_leaf_nodes"]:
         _, node, depth, (f, b, to_left, left), hist = heapq.heappop(heap)
@@ -130,13 +158,18 @@ def grow_tree(Xb, n_bins, thresholds, gradient, hessian, rows, buffer, params):
         parent[:5] = [f, thresholds[f, b], to_left, children[0], children[1]]
         n_leaves += 1
         splittable = [c for c in children if can_split(nodes[c][7], depth + 1)]
-        if splittable:
-            small, large = sorted(children, key=lambda c: nodes[c][7])
-            small_hist = histogram(nodes[small][8], nodes[small][9])
-            hist -= small_hist  # the parent's histogram becomes the larger child's
-            for child, child_hist in ((small, small_hist), (large, hist)):
-                if child in splittable:
-                    consider(child, child_hist, depth + 1)
+        if not splittable or n_leaves == params["max_leaf_nodes"]:
+            spare.append(hist)  # no child will split: no histograms to build
+            continue
+        small, large = sorted(children, key=lambda c: nodes[c][7])
+        # the parent's histogram becomes the larger child's
+        small_hist = histogram(nodes[small][8], nodes[small][9], parent=hist)
+        for child, child_hist in ((small, small_hist), (large, hist)):
+            if child in splittable:
+                consider(child, child_hist, depth + 1)
+            else:
+                spare.append(child_hist)
+    spare.extend(entry[4] for entry in heap)
 
     columns = list(zip(*nodes, strict=True))
     leaves = np.flatnonzero(np.array(columns[3]) == kernels.LEAF)
@@ -271,8 +304,10 @@ class _Boosting(Learner):
         Xb = np.empty((X.shape[1], n), np.uint8)
         kernels.bin_features(X, thresholds, counts, Xb)
         n_bins = counts + 1
+        bin_counts = _bin_counts(Xb)
         params = self.get_params()
         buffer = np.empty(n, np.int64)
+        spare = []  # histogram arrays, reused by every tree
         raw = np.repeat(baseline[:, None], n, axis=1)
         trees = []
         if early:
@@ -284,8 +319,8 @@ class _Boosting(Learner):
             grown = []
             for k in range(n_outputs):
                 rows = np.arange(n, dtype=np.int64)
-                tree, leaves = grow_tree(Xb, n_bins, thresholds, g[k], h[k], rows, buffer,
-                                         params)
+                tree, leaves = grow_tree(Xb, n_bins, bin_counts, thresholds, g[k], h[k],
+                                         rows, buffer, params, spare)
                 kernels.add_leaf_values(rows, *leaves, raw[k])
                 grown.append(tree)
             trees.extend(grown)

@@ -36,23 +36,56 @@ def bin_features(X, thresholds, n_thresholds, out):
 
 
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
-def build_histogram(Xb, rows, start, end, gradient, hessian, hist):
-    """hist[f, b] = (sum gradient, sum hessian, count) over rows[start:end], by feature."""
+def build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent, counts):
+    """hist[f, b] = (sum gradient, sum hessian, count) over rows[start:end], by feature.
+
+    Features go two at a time, so that each row's index, gradient and hessian are loaded
+    once for both. Where `counts` holds the rows' counts (features x bins; the root's
+    are the same for every tree) they are copied rather than counted. Where `parent` is a
+    histogram, parent -= hist too, feature by feature while both are in cache: the
+    parent's histogram becomes the sibling's. An empty array stands for either's absence.
+    """
     m = end - start
+    node_rows = rows[start:end]
     g = np.empty(m)
     h = np.empty(m)
     for i in range(m):  # gathered once, read by every feature
-        g[i] = gradient[rows[start + i]]
-        h[i] = hessian[rows[start + i]]
-    for f in numba.prange(Xb.shape[0]):
-        column = Xb[f]
-        hf = hist[f]
-        hf[:, :] = 0.0
-        for i in range(m):
-            b = column[rows[start + i]]
-            hf[b, 0] += g[i]
-            hf[b, 1] += h[i]
-            hf[b, 2] += 1.0
+        g[i] = gradient[node_rows[i]]
+        h[i] = hessian[node_rows[i]]
+    d = Xb.shape[0]
+    subtract = parent.shape[0] == d
+    counting = counts.shape[0] != d  # a loop invariant: compiled as two loops
+    for pair in numba.prange((d + 1) // 2):
+        first, second = 2 * pair, min(2 * pair + 1, d - 1)
+        column_a, column_b = Xb[first], Xb[second]
+        hist_a, hist_b = hist[first], hist[second]
+        hist_a[:, :] = 0.0
+        if second == first:  # d is odd: the last feature alone
+            for i in range(m):
+                a = column_a[node_rows[i]]
+                hist_a[a, 0] += g[i]
+                hist_a[a, 1] += h[i]
+                if counting:
+                    hist_a[a, 2] += 1.0
+        else:
+            hist_b[:, :] = 0.0
+            for i in range(m):
+                row, gi, hi = node_rows[i], g[i], h[i]
+                a, b = column_a[row], column_b[row]
+                hist_a[a, 0] += gi
+                hist_a[a, 1] += hi
+                hist_b[b, 0] += gi
+                hist_b[b, 1] += hi
+                if counting:
+                    hist_a[a, 2] += 1.0
+                    hist_b[b, 2] += 1.0
+        for f in range(first, second + 1):
+            if not counting:
+                hist[f, :, 2] = counts[f]
+            if subtract:
+                for b in range(N_BINS):
+                    for c in range(3):
+                        parent[f, b, c] -= hist[f, b, c]
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
@@ -79,15 +112,36 @@ def find_splits(hist, n_bins, sum_g, sum_h, count, l2, min_samples_leaf, min_hes
         c_missing = hf[MISSING_BIN, 2]
         best, best_bin, best_left = -np.inf, -1, False
         gl = hl = cl = 0.0
+        if c_missing == 0:
+            # The left side only grows: once the right has too few rows or too little
+            # hessian (hessians are >= 0), no later threshold can do better.
+            for b in range(n_bins[f] - 1):
+                if hf[b, 2] == 0.0:
+                    continue  # same partition as the previous threshold
+                gl += hf[b, 0]
+                hl += hf[b, 1]
+                cl += hf[b, 2]
+                c_right = count - cl
+                h_right = sum_h - hl
+                if c_right < min_samples_leaf or h_right < min_hessian:
+                    break
+                if cl < min_samples_leaf or hl < min_hessian:
+                    continue
+                value = split_gain(gl, hl, sum_g - gl, h_right, parent_score, l2)
+                if value > best:
+                    best, best_bin, best_left = value, b, cl >= c_right
+            gain[f] = best
+            split_bin[f] = best_bin
+            missing_left[f] = best_left
+            continue
         # with missing values, the last known bin is a threshold too: known left, NaN right
-        last = n_bins[f] - 1 + (1 if c_missing > 0 else 0)
-        for b in range(last):
+        for b in range(n_bins[f]):
             if hf[b, 2] == 0.0:
                 continue  # same partition as the previous threshold
             gl += hf[b, 0]
             hl += hf[b, 1]
             cl += hf[b, 2]
-            for side in range(2 if c_missing > 0 else 1):
+            for side in range(2):
                 g_left = gl + side * g_missing
                 h_left = hl + side * h_missing
                 c_left = cl + side * c_missing
@@ -99,8 +153,7 @@ def find_splits(hist, n_bins, sum_g, sum_h, count, l2, min_samples_leaf, min_hes
                     continue
                 value = split_gain(g_left, h_left, sum_g - g_left, h_right, parent_score, l2)
                 if value > best:
-                    best, best_bin = value, b
-                    best_left = side == 1 if c_missing > 0 else c_left >= c_right
+                    best, best_bin, best_left = value, b, side == 1
         gain[f] = best
         split_bin[f] = best_bin
         missing_left[f] = best_left

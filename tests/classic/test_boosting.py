@@ -4,6 +4,7 @@ accuracy and R² against scikit-learn, missing values, persistence."""
 import numba
 import numpy as np
 import pytest
+from nanoml_classic import boosting
 from nanoml_classic import boosting_kernels as kernels
 from nanoml_classic.boosting import (
     GradientBoostingClassifier,
@@ -58,20 +59,37 @@ def test_binning_matches_searchsorted():
     assert n_bins[0] == 16 and n_bins[5] == len(np.unique(X[~np.isnan(X[:, 5]), 5]))
 
 
-def test_histogram_and_subtraction_match_numpy():
-    X, _ = _problem(400, missing=0.05)
+@pytest.mark.parametrize("d", [6, 7])  # features go in pairs: an odd count leaves one alone
+def test_histogram_and_subtraction_match_numpy(d):
+    X, _ = _problem(400, d=d, missing=0.05)
     Xb, _, _ = _binned(X)
     rng = np.random.default_rng(1)
     g, h = rng.standard_normal(400), rng.random(400)
     rows = rng.permutation(400).astype(np.int64)
     parent = np.empty((X.shape[1], kernels.N_BINS, 3))
     child = np.empty_like(parent)
-    kernels.build_histogram(Xb, rows, 0, 400, g, h, parent)
-    kernels.build_histogram(Xb, rows, 0, 150, g, h, child)
+    nothing, uncounted = np.empty((0, kernels.N_BINS, 3)), np.empty((0, kernels.N_BINS))
+    kernels.build_histogram(Xb, rows, 0, 400, g, h, parent, nothing, uncounted)
     np.testing.assert_allclose(parent, _numpy_histogram(Xb, rows, g, h), atol=1e-12)
-    np.testing.assert_allclose(child, _numpy_histogram(Xb, rows[:150], g, h), atol=1e-12)
-    np.testing.assert_allclose(parent - child, _numpy_histogram(Xb, rows[150:], g, h),
-                               atol=1e-12)
+    given = np.empty_like(parent)  # the root's counts, given rather than counted
+    kernels.build_histogram(Xb, rows, 0, 400, g, h, given, nothing, parent[:, :, 2].copy())
+    np.testing.assert_array_equal(given, parent)
+    for end in (150, 151):  # rows go two at a time: an even and an odd count
+        sibling = parent.copy()
+        kernels.build_histogram(Xb, rows, 0, end, g, h, child, sibling, uncounted)
+        np.testing.assert_allclose(child, _numpy_histogram(Xb, rows[:end], g, h), atol=1e-12)
+        np.testing.assert_allclose(sibling, _numpy_histogram(Xb, rows[end:], g, h),
+                                   atol=1e-12)
+
+
+def test_midpoint_quantiles_of_a_sorted_column_are_numpys():
+    rng = np.random.default_rng(3)
+    quantiles = np.linspace(0, 100, num=256)[1:-1] / 100
+    for n in (2, 255, 256, 1001):
+        for column in (rng.standard_normal(n), rng.integers(0, 300, n) * 0.5):
+            np.testing.assert_array_equal(
+                boosting._midpoint_quantiles(np.sort(column), quantiles),
+                np.percentile(column, quantiles * 100, method="midpoint"))
 
 
 def _numpy_best_split(Xb, n_bins, rows, g, h, l2, min_leaf):
