@@ -48,7 +48,7 @@ def check_features(X, n_features=None):
 
 def bin_thresholds(X, max_bins, rng):
     """Per feature, the upper edges of its bins: midpoints of the distinct values when there
-    are at most max_bins of them, else quantiles (scikit-learn's rule).
+    are at most max_bins of them, else quantiles (scikit-learn's rules, edges for edges).
 
     Returns (thresholds padded with +inf to max_bins - 1 columns, count per feature).
     """
@@ -57,14 +57,19 @@ def bin_thresholds(X, max_bins, rng):
     d = X.shape[1]
     thresholds = np.full((d, max_bins), np.inf)  # column max_bins - 1 stays +inf
     counts = np.zeros(d, np.int64)
-    quantiles = np.linspace(0, 100, num=max_bins + 1)[1:-1] / 100
+    percentiles = np.linspace(0, 100, num=max_bins + 1)[1:-1]
     for f, column in enumerate(np.ascontiguousarray(X.T)):
         column = np.sort(column[~np.isnan(column)])  # one sort gives both rules
         distinct = column[np.concatenate(([True], column[1:] != column[:-1]))]
         if distinct.shape[0] <= max_bins:
             edges = 0.5 * (distinct[:-1] + distinct[1:])
         else:
-            edges = np.unique(_midpoint_quantiles(column, quantiles))
+            # scikit-learn's quantile rule (averaged inverted CDF). With the midpoint
+            # rule, 100 iterations on 60k Fashion-MNIST rows grew leaves of values past
+            # 1,000 (a few wrong rows alone in leaves of tiny hessian) and test accuracy
+            # fell from 0.888 after 50 iterations to 0.817.
+            edges = np.unique(np.percentile(column, percentiles,
+                                            method="averaged_inverted_cdf"))
         thresholds[f, : edges.shape[0]] = edges
         counts[f] = edges.shape[0]
     return thresholds, counts
@@ -76,17 +81,6 @@ def _bin_counts(Xb):
     for f, column in enumerate(Xb):
         counts[f] = np.bincount(column, minlength=kernels.N_BINS)
     return counts
-
-
-def _midpoint_quantiles(ordered, quantiles):
-    """np.quantile(ordered, quantiles, method="midpoint"), bit for bit, of an already
-    sorted array: without the partition NumPy would run again."""
-    position = (ordered.shape[0] - 1) * quantiles
-    index = 0.5 * (np.floor(position) + np.ceil(position))
-    below = np.floor(index).astype(np.intp)
-    above = np.minimum(below + 1, ordered.shape[0] - 1)
-    a, b = ordered[below], ordered[above]
-    return np.where(index % 1 == 0, a, b - (b - a) * 0.5)
 
 
 def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffer, params,

@@ -82,14 +82,16 @@ def test_histogram_and_subtraction_match_numpy(d):
                                    atol=1e-12)
 
 
-def test_midpoint_quantiles_of_a_sorted_column_are_numpys():
+def test_bin_edges_are_scikit_learns():
+    binning = pytest.importorskip("sklearn.ensemble._hist_gradient_boosting.binning")
     rng = np.random.default_rng(3)
-    quantiles = np.linspace(0, 100, num=256)[1:-1] / 100
-    for n in (2, 255, 256, 1001):
-        for column in (rng.standard_normal(n), rng.integers(0, 300, n) * 0.5):
-            np.testing.assert_array_equal(
-                boosting._midpoint_quantiles(np.sort(column), quantiles),
-                np.percentile(column, quantiles * 100, method="midpoint"))
+    X = np.column_stack([  # few distinct values, many (pixel-like, with ties), continuous
+        rng.integers(0, 7, 3000), rng.integers(0, 256, 3000) * (rng.random(3000) < 0.4),
+        rng.standard_normal(3000)]).astype(np.float64)
+    thresholds, counts = boosting.bin_thresholds(X, 255, rng)
+    theirs = binning._BinMapper(n_bins=256, random_state=0).fit(X).bin_thresholds_
+    for f in range(X.shape[1]):
+        np.testing.assert_array_equal(thresholds[f, : counts[f]], theirs[f])
 
 
 def _numpy_best_split(Xb, n_bins, rows, g, h, l2, min_leaf):
