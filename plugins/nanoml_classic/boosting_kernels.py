@@ -112,36 +112,19 @@ def find_splits(hist, n_bins, sum_g, sum_h, count, l2, min_samples_leaf, min_hes
         c_missing = hf[MISSING_BIN, 2]
         best, best_bin, best_left = -np.inf, -1, False
         gl = hl = cl = 0.0
-        if c_missing == 0:
-            # The left side only grows: once the right has too few rows or too little
-            # hessian (hessians are >= 0), no later threshold can do better.
-            for b in range(n_bins[f] - 1):
-                if hf[b, 2] == 0.0:
-                    continue  # same partition as the previous threshold
-                gl += hf[b, 0]
-                hl += hf[b, 1]
-                cl += hf[b, 2]
-                c_right = count - cl
-                h_right = sum_h - hl
-                if c_right < min_samples_leaf or h_right < min_hessian:
-                    break
-                if cl < min_samples_leaf or hl < min_hessian:
-                    continue
-                value = split_gain(gl, hl, sum_g - gl, h_right, parent_score, l2)
-                if value > best:
-                    best, best_bin, best_left = value, b, cl >= c_right
-            gain[f] = best
-            split_bin[f] = best_bin
-            missing_left[f] = best_left
-            continue
         # with missing values, the last known bin is a threshold too: known left, NaN right
-        for b in range(n_bins[f]):
+        last = n_bins[f] - 1 + (1 if c_missing > 0 else 0)
+        for b in range(last):
             if hf[b, 2] == 0.0:
                 continue  # same partition as the previous threshold
             gl += hf[b, 0]
             hl += hf[b, 1]
             cl += hf[b, 2]
-            for side in range(2):
+            if count - cl < min_samples_leaf or sum_h - hl < min_hessian:
+                # the right side only shrinks (hessians are >= 0), and is largest with
+                # the missing values on it: no later threshold can qualify
+                break
+            for side in range(2 if c_missing > 0 else 1):
                 g_left = gl + side * g_missing
                 h_left = hl + side * h_missing
                 c_left = cl + side * c_missing
@@ -153,7 +136,8 @@ def find_splits(hist, n_bins, sum_g, sum_h, count, l2, min_samples_leaf, min_hes
                     continue
                 value = split_gain(g_left, h_left, sum_g - g_left, h_right, parent_score, l2)
                 if value > best:
-                    best, best_bin, best_left = value, b, side == 1
+                    best, best_bin = value, b
+                    best_left = side == 1 if c_missing > 0 else c_left >= c_right
         gain[f] = best
         split_bin[f] = best_bin
         missing_left[f] = best_left
