@@ -157,3 +157,29 @@ def test_bad_parameters(params, error, words):
 def test_bad_input(X, words):
     with pytest.raises(InputError, match=words):
         KMeans(n_clusters=1).fit(X)
+
+
+@pytest.mark.parametrize("offset, dtype", [(0.0, np.float32), (1e4, np.float64)],
+                         ids=["float32-kept", "far-from-origin-widened"])
+def test_float32_data_clusters_as_its_float64_copy_does(offset, dtype, monkeypatch):
+    """Float32 data is clustered in float32 unless its mean dwarfs its spread."""
+    from nanoml_classic import kmeans
+
+    X, _ = _blobs(n=2000, d=5, spread=1.0)
+    X = (X + offset).astype(np.float32)
+    init = X[:5]
+    seen = []
+    step = kmeans.lloyd_step
+
+    def spy(data, *args):
+        seen.append(data.dtype)
+        return step(data, *args)
+
+    monkeypatch.setattr(kmeans, "lloyd_step", spy)
+    single = KMeans(n_clusters=5, init=init).fit(X)
+    assert set(seen) == {np.dtype(dtype)}
+    wide = KMeans(n_clusters=5, init=init.astype(np.float64)).fit(X.astype(np.float64))
+    assert single.n_iter_ == wide.n_iter_
+    np.testing.assert_array_equal(single.labels_, wide.labels_)
+    assert single.inertia_ == pytest.approx(wide.inertia_, rel=1e-5)
+    assert single.cluster_centers_.dtype == np.float64
