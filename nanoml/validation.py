@@ -73,8 +73,16 @@ def check_array(X, *, name="X", ndim=2, dtype=np.float64, n_features=None):
 
 # Squares of magnitudes in this range, and sums of many of them, stay normal float64 numbers.
 SQUARES_LOW, SQUARES_HIGH = 2.0**-500, 2.0**500
+# The same for float32 learners: magnitudes whose squares, and sums of many, stay normal.
+FLOAT32_SQUARES_LOW, FLOAT32_SQUARES_HIGH = 2.0**-50, 2.0**50
 # Values of ordinary size: no rescaling needed (squares in 2**±200, precise to the last bit).
 _ORDINARY_LOW, _ORDINARY_HIGH = 2.0**-100, 2.0**100
+
+
+def working_dtype(X):
+    """float32 for float32 data, which learners that can keep its precision keep (as
+    scikit-learn does), else float64."""
+    return np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
 
 
 def unit_scale(*arrays):

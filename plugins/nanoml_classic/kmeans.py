@@ -5,7 +5,14 @@ import numpy as np
 from nanoml import Learner, metrics
 from nanoml.errors import InputError, ParameterError
 from nanoml.state_schema import Array, Float, Int, StateSchema
-from nanoml.validation import check_array, check_number, unit_scale
+from nanoml.validation import (
+    FLOAT32_SQUARES_HIGH,
+    FLOAT32_SQUARES_LOW,
+    check_array,
+    check_number,
+    unit_scale,
+    working_dtype,
+)
 from nanoml_classic.distances import row_norms_squared, squared_distances
 from nanoml_classic.kmeans_kernels import assign, centred_norms, lloyd_step
 
@@ -17,7 +24,6 @@ _MIN_CHUNK_ROWS = 256
 # speed), while its magnitudes keep their squares normal float32 numbers and its mean does
 # not dwarf its spread (mean² at most this many times the variance, summed over features);
 # otherwise in float64.
-_FLOAT32_MAGNITUDES = (2.0**-50, 2.0**50)
 _FLOAT32_CANCELLATION = 1e2
 
 
@@ -85,8 +91,7 @@ class KMeans(Learner):
         return centres
 
     def fit(self, X, y=None):
-        X = check_array(X, dtype=np.float32 if getattr(X, "dtype", None) == np.float32
-                        else np.float64)
+        X = check_array(X, dtype=working_dtype(X))
         n, d = X.shape
         init = self._check_params(d)
         if n < self.n_clusters:
@@ -244,6 +249,5 @@ def _new_centres(X, sums, counts, labels, distances):
 
 def _float32_magnitudes(X):
     """Whether X's largest magnitude keeps squares and their sums normal float32 numbers."""
-    low, high = _FLOAT32_MAGNITUDES
     top = float(np.abs(X).max())
-    return top == 0.0 or low <= top <= high
+    return top == 0.0 or FLOAT32_SQUARES_LOW <= top <= FLOAT32_SQUARES_HIGH

@@ -9,12 +9,15 @@ from nanoml import Learner, metrics
 from nanoml.errors import InputError, ParameterError
 from nanoml.state_schema import Array, Int, StateSchema
 from nanoml.validation import (
+    FLOAT32_SQUARES_HIGH,
+    FLOAT32_SQUARES_LOW,
     SQUARES_HIGH,
     SQUARES_LOW,
     check_array,
     check_choice,
     check_number,
     check_squares,
+    working_dtype,
 )
 from nanoml_classic.pca_kernels import column_sums_and_extents
 
@@ -22,7 +25,8 @@ from nanoml_classic.pca_kernels import column_sums_and_extents
 _BLOCK_ROWS = 2048
 SOLVERS = ("auto", "full", "covariance_eigh", "randomized")
 # Magnitudes whose squares stay normal numbers of the dtype, with room to sum many of them.
-_SQUARES_RANGE = {np.float64: (SQUARES_LOW, SQUARES_HIGH), np.float32: (2.0**-50, 2.0**50)}
+_SQUARES_RANGE = {np.float64: (SQUARES_LOW, SQUARES_HIGH),
+                  np.float32: (FLOAT32_SQUARES_LOW, FLOAT32_SQUARES_HIGH)}
 # Largest mean²/variance of a feature for which Xᵀ·X - n·mean·meanᵀ keeps enough digits
 # (relative error about eps times this): 2e-10 in float64, 1e-5 in float32.
 _CANCELLATION = {np.float64: 1e6, np.float32: 1e2}
@@ -92,8 +96,7 @@ class PCA(Learner):
         return int(k)  # 2.0 counts as 2: `--set n_components=2` arrives as a float
 
     def fit(self, X, y=None):
-        X = check_array(X, dtype=np.float32 if getattr(X, "dtype", None) == np.float32
-                        else np.float64)
+        X = check_array(X, dtype=working_dtype(X))
         n, d = X.shape
         if n < 2:
             raise InputError(f"X has {n} sample; PCA needs at least 2 to estimate a variance")
