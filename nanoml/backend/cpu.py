@@ -15,6 +15,7 @@ from scipy import special
 import nanoml.kernels.cpu
 from nanoml.backend.base import Backend
 from nanoml.errors import InputError
+from nanoml.kernels.cpu.buffers import add_rows
 from nanoml.kernels.cpu.elementwise import PARALLEL_MIN
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -206,6 +207,10 @@ class Cpu(Backend):
         grad = self.zeros(shape, g.dtype)
         if basic:
             grad[index] = g
+        elif isinstance(index, np.ndarray) and index.dtype.kind in "iu" and grad.size:
+            # rows picked by one integer array (an embedding): the compiled scatter-add
+            rows = index.reshape(-1).astype(np.intp, copy=False)
+            add_rows(grad.reshape(shape[0], -1), rows, g.reshape(rows.size, -1))
         else:  # fancy indices may repeat an element: scatter with add
             np.add.at(grad, index, g)
         return grad

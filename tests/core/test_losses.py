@@ -6,6 +6,7 @@ import pytest
 from nanoml import losses
 from nanoml.errors import InputError
 from nanoml.kernels import cpu
+from nanoml.kernels.cpu.losses import PARALLEL_MIN
 from nanoml.tensor import tensor
 from nanoml.testing import gradcheck
 
@@ -19,20 +20,22 @@ def t64(array):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_softmax_xent_kernels_match_numpy(dtype):
-    logits = data(7, 5, scale=3).astype(dtype)
-    labels = np.array([0, 4, 2, 2, 1, 3, 0])
+@pytest.mark.parametrize("n, c", [(7, 5), (3200, 105)])  # the second on every thread
+def test_softmax_xent_kernels_match_numpy(dtype, n, c):
+    assert (n * c >= PARALLEL_MIN) == (n > 7)
+    logits = data(n, c, scale=3).astype(dtype)
+    labels = np.random.default_rng(1).integers(0, c, n)
     probs = np.empty_like(logits)
-    losses_out = np.empty(7, dtype=dtype)
+    losses_out = np.empty(n, dtype=dtype)
     cpu.softmax_xent_forward(logits, labels, probs, losses_out)
     e = np.exp(logits.astype(np.float64))
     ref_probs = e / e.sum(axis=1, keepdims=True)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(probs, ref_probs, rtol=rtol)
-    np.testing.assert_allclose(losses_out, -np.log(ref_probs[np.arange(7), labels]), rtol=rtol)
+    np.testing.assert_allclose(losses_out, -np.log(ref_probs[np.arange(n), labels]), rtol=rtol)
     grad = np.empty_like(logits)
     cpu.softmax_xent_backward(probs, labels, 0.5, grad)
-    onehot = np.eye(5)[labels]
+    onehot = np.eye(c)[labels]
     np.testing.assert_allclose(grad, 0.5 * (ref_probs - onehot), rtol=rtol, atol=1e-7)
 
 

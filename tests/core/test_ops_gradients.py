@@ -171,6 +171,7 @@ def test_shape_ops():
         (Ellipsis, slice(1, 3)),
         (0, slice(None, None, -1), None),
         np.array([0, 1, 0, 0]),  # repeated rows: gradients add up
+        np.array([[-1, 0], [-1, 1]]),  # negative and repeated rows, a 2-D index
         (np.array([0, 1, 1]), slice(None), np.array([3, 3, 0])),
         (slice(None), np.array([2, 0, 2])),
         (slice(None), np.array([True, False, True])),
