@@ -332,15 +332,26 @@ class DeepLearner(Learner):
         """Adam on `batch_loss` through nanoml's training loop; -> history."""
         optimizer = Adam(self.module_.parameters(), lr=self.lr)
         epochs, patience = self._schedule(X.shape[0])
+        schedule, on_epoch = self.lr_schedule(optimizer, epochs), self._on_epoch
+        if schedule is not None:
+            def on_epoch(epoch, results, then=self._on_epoch):
+                schedule.step()
+                if then is not None:
+                    then(epoch, results)
         return train(
             self.batch_loss, self.module_, optimizer, X, targets, epochs=epochs,
             batch_size=self.batch_size, validation_fraction=self.validation_fraction,
             seed=self.seed, patience=patience,
             with_accuracy=self.task == "classification", on_improvement=self._checkpoint,
-            on_epoch=self._on_epoch,
+            on_epoch=on_epoch,
             progress=progress_mode(), description=self.name, device=self.device,
             loss_limit=self.loss_limit,
         )
+
+    def lr_schedule(self, optimizer, epochs):
+        """A learning-rate schedule of `nanoml.optim` over `optimizer`, stepped after each of
+        the `epochs` epochs, or None (the default) for a constant rate."""
+        return None
 
     def _checkpoint(self, epoch):
         """Write the model so far to the checkpoint path `fit` was given, if any."""

@@ -93,6 +93,30 @@ def test_char_rnn_learns_text_scores_it_and_round_trips(tmp_path):
     assert samples == model.sample(3, length=40, temperature=0.5, seed=1)
 
 
+def test_char_rnn_anneals_its_learning_rate_once_an_epoch():
+    seen = []
+
+    class Recorded(CharRNN):
+        def lr_schedule(self, optimizer, epochs):
+            schedule = super().lr_schedule(optimizer, epochs)
+            step = schedule.step
+
+            def recorded():
+                step()
+                seen.append(optimizer.lr)
+
+            schedule.step = recorded
+            return schedule
+
+    Recorded(embedding_dim=4, hidden_size=8, seq_length=4, min_count=1, epochs=4, lr=0.01,
+             validation_fraction=0.0).fit(TEXT)
+    np.testing.assert_allclose(seen, [0.01 * (1 + math.cos(math.pi * e / 4)) / 2
+                                      for e in (1, 2, 3, 4)])
+    assert CharRNN(annealing="none").lr_schedule(None, 4) is None
+    with pytest.raises(ParameterError, match="annealing"):
+        CharRNN(annealing="linear").fit(TEXT)
+
+
 def test_char_rnn_bits_match_an_untrained_models_own_softmax():
     model = CharRNN(embedding_dim=4, hidden_size=8, seq_length=4, min_count=1, epochs=1,
                     validation_fraction=0.0).fit(["abcab", "ca"])

@@ -66,10 +66,10 @@ class TextPipelineFortunes:
 
 class CharRNNTrainingStep:
     """Forward, backward and Adam step on a batch of 32 windows of 100 characters: embedding
-    (105 ids, 32 wide) -> LSTM (128 hidden) -> Linear over the ids, cross-entropy over every
+    (105 ids, 32 wide) -> LSTM (256 hidden) -> Linear over the ids, cross-entropy over every
     step; char-rnn's default model, on random ids (the step's cost does not depend on them)."""
 
-    IDS, EMBEDDING, HIDDEN, BATCH, STEPS = 105, 32, 128, 32, 100
+    IDS, EMBEDDING, HIDDEN, BATCH, STEPS = 105, 32, 256, 32, 100
     number = 1
     repeat = 5
 

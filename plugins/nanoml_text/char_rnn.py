@@ -19,9 +19,10 @@ from nanoml.deep import DeepLearner
 from nanoml.errors import InputError
 from nanoml.losses import cross_entropy
 from nanoml.modelfile import atomic_write
+from nanoml.optim import CosineAnnealingLR
 from nanoml.state_schema import Array, Int, Require
 from nanoml.tensor import Tensor, no_grad
-from nanoml.validation import check_number
+from nanoml.validation import check_choice, check_number
 from nanoml_text.text_rnn import IdSequences
 from nanoml_text.vectorizers import documents
 
@@ -29,6 +30,7 @@ SEPARATOR, RARE = 0, 1  # ids before the alphabet's characters
 # Held-out text is scored as up to this many streams read side by side, each of at least
 # seq_length characters.
 EVAL_STREAMS = 64
+ANNEALING = ("cosine", "none")
 
 
 def bits_per_character(logits, targets):
@@ -74,8 +76,8 @@ class CharRNN(IdSequences, DeepLearner):
         alphabet_=Array(np.int64, shape=("n_alphabet",), low=1, high=0x10FFFF),  # code points
     )
 
-    def __init__(self, embedding_dim=32, hidden_size=128, num_layers=1, seq_length=100,
-                 min_count=5, epochs=6, batch_size=32, lr=4e-3, seed=0,
+    def __init__(self, embedding_dim=32, hidden_size=256, num_layers=1, seq_length=100,
+                 min_count=5, epochs=14, batch_size=32, lr=4e-3, annealing="cosine", seed=0,
                  validation_fraction=0.02, patience=None, device="cpu"):
         self.store_params(locals())
 
@@ -83,6 +85,13 @@ class CharRNN(IdSequences, DeepLearner):
         super().check_params()
         for name in ("embedding_dim", "hidden_size", "num_layers", "seq_length", "min_count"):
             check_number(name, getattr(self, name), low=1, integer=True)
+        check_choice("annealing", self.annealing, ANNEALING)
+
+    def lr_schedule(self, optimizer, epochs):
+        """With ``annealing="cosine"``, the rate falls from `lr` towards 0 over the epochs
+        (the held-out loss levels off under a constant rate while it still falls under a
+        shrinking one); "none" keeps it constant."""
+        return CosineAnnealingLR(optimizer, epochs) if self.annealing == "cosine" else None
 
     # -- text as ids ---------------------------------------------------------------------
     def _stream(self, X):
