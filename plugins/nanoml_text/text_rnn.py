@@ -101,8 +101,10 @@ class TextRNN(IdSequences, NetworkClassifier):
     last one ("last"), and with `bag` also on the mean word embedding (a bag-of-words
     path beside the recurrent one). Dropout on the embeddings and the pooled state; the
     best epoch by validation loss is kept; softmax cross-entropy, Adam. On fortunes'
-    4 categories the defaults score 0.662 (mean of 5 seeds), below counts + naive Bayes
-    (0.675): 2,324 training texts are few for word embeddings learned from scratch."""
+    4 categories the defaults score 0.709 (mean of seeds 0-4; 0.703 on seeds 5-9), above
+    counts + naive Bayes on the same splits (0.675; 0.680). The maximum over time and
+    the long `max_length` are what lift it: with the mean and 64 words it scored 0.662;
+    99% of the entries have at most 216 words."""
 
     name = "text-rnn"
     default_dataset = "fortunes"
@@ -115,8 +117,8 @@ class TextRNN(IdSequences, NetworkClassifier):
         n_features_in_=Int(low="max_length", high="max_length"),  # ids a document
     )
 
-    def __init__(self, cell="gru", embedding_dim=64, hidden_size=64, pooling="mean",
-                 dropout=0.5, bag=True, max_length=64, min_df=2, max_features=20000, epochs=6,
+    def __init__(self, cell="gru", embedding_dim=64, hidden_size=64, pooling="max",
+                 dropout=0.5, bag=True, max_length=256, min_df=2, max_features=20000, epochs=6,
                  batch_size=32, lr=3e-3, seed=0, validation_fraction=0.1, patience=None,
                  device="cpu"):
         self.store_params(locals())
