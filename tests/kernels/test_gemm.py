@@ -11,11 +11,6 @@ import pytest
 from nanoml.kernels.cpu import gemm
 from nanoml.kernels.cpu.matmul import matmul as threaded_matmul
 
-
-def packed_matmul(a, b, c):
-    """`gemm.matmul_packed` on `b` packed by `gemm.pack`, as the recurrent kernels call it."""
-    gemm.matmul_packed(a, gemm.pack(b), c)
-
 # (M, K, N): row counts hitting every tile height, partial column blocks, an empty inner
 # dimension, the recurrent kernels' shapes, and wide products that pack `b` (several column
 # and inner blocks, partial ones, an empty inner dimension).
@@ -27,7 +22,7 @@ SHAPES = [(1, 1, 1), (3, 5, 7), (8, 16, 32), (15, 3, 33), (17, 0, 5), (64, 128, 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("fn", [gemm.matmul, threaded_matmul, packed_matmul])
+@pytest.mark.parametrize("fn", [gemm.matmul, threaded_matmul])
 def test_matmul_matches_numpy_and_writes_only_its_block(dtype, shape, transposed, fn):
     M, K, N = shape
     rng = np.random.default_rng(M * 100 + K)
@@ -42,20 +37,18 @@ def test_matmul_matches_numpy_and_writes_only_its_block(dtype, shape, transposed
     assert (canvas[:, N:] == 7.0).all()
 
 
-def test_row_ranges_threads_and_packing_give_the_serial_result_exactly():
+def test_row_ranges_and_threads_give_the_serial_result_exactly():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((137, 50)).astype(np.float32)
     b = rng.standard_normal((50, 45)).astype(np.float32)
     whole, pieces = np.empty((137, 45), np.float32), np.full((137, 45), np.nan, np.float32)
-    parallel, packed = np.empty((137, 45), np.float32), np.empty((137, 45), np.float32)
+    parallel = np.empty((137, 45), np.float32)
     gemm.matmul(a, b, whole)
     for r0, r1 in [(0, 5), (5, 21), (21, 137)]:
         gemm.matmul_rows(a, b, pieces, r0, r1)
     threaded_matmul(a, b, parallel)
-    packed_matmul(a, b, packed)
     np.testing.assert_array_equal(whole, pieces)
     np.testing.assert_array_equal(whole, parallel)
-    np.testing.assert_array_equal(whole, packed)
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="the NumPy stand-in runs instead")

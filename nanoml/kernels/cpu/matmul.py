@@ -28,29 +28,6 @@ PACK_MIN_COLUMNS = 64
 _TASKS = 8
 # Rows of `a` per task of a wide product.
 _GROUP_ROWS = 64
-# A transposed `a` (a weight gradient's ``grad.T``) with at least this long an inner
-# dimension is copied to contiguous rows a task's block at a time (see `_gathered`).
-GATHER_MIN_INNER = 64
-
-
-@numba.njit(cache=True)
-def _gathered(a, r0, r1):
-    """``a[r0:r1]`` as a C-contiguous copy.
-
-    The tiles read a column of `a` at each step of the inner dimension; in a transposed
-    view those lie a whole row of the original apart, and at power-of-two widths they all
-    fall in one L1 set, so every panel of `b` reads them from L2 again (about 0.6x the
-    speed of contiguous rows). Copied in blocks of 16 columns, the copy writes whole cache
-    lines and reads 16 rows of the original that stay in L1.
-    """
-    K = a.shape[1]
-    rows = np.empty((r1 - r0, K), a.dtype)
-    for k0 in range(0, K, 16):  # a cache line of each row at a time, 16 rows of a in L1
-        k1 = min(K, k0 + 16)
-        for i in range(r1 - r0):
-            for k in range(k0, k1):
-                rows[i, k] = a[r0 + i, k]
-    return rows
 
 
 @numba.njit(cache=True, parallel=True)
@@ -59,23 +36,17 @@ def matmul(a, b, out):
 
     Narrow `b`: bands of rows of `out`. Wide `b`: packed into panels of one tile's columns
     first (`gemm.pack_panel`), then groups of rows times groups of panels. The tiles are
-    `nanoml.kernels.cpu.gemm`'s; `a` may be a transposed view, whose rows each task
-    gathers first (`_gathered`).
+    `nanoml.kernels.cpu.gemm`'s; `a` may be a transposed view.
     """
     M, K = a.shape
     N = b.shape[1]
     if M * K * N < SERIAL_WORK:
         matmul_rows(a, b, out, 0, M)
         return
-    gather = a.strides[1] != a.itemsize and K >= GATHER_MIN_INNER
     bands = (M + ROWS - 1) // ROWS
     if N <= PACK_MIN_COLUMNS:
         for band in prange(bands):
-            r0, r1 = band * ROWS, min(M, band * ROWS + ROWS)
-            if gather:
-                matmul_rows(_gathered(a, r0, r1), b, out[r0:r1], 0, r1 - r0)
-            else:
-                matmul_rows(a, b, out, r0, r1)
+            matmul_rows(a, b, out, band * ROWS, min(M, band * ROWS + ROWS))
         return
     step = COLUMN_BYTES // a.itemsize
     panels = (N + step - 1) // step
@@ -90,16 +61,9 @@ def matmul(a, b, out):
     panels_per = (panels + panel_groups - 1) // panel_groups
     for task in prange(row_groups * panel_groups):
         r0 = task // panel_groups * rows_per
-        r1 = min(M, r0 + rows_per)
         first = task % panel_groups * panels_per
-        last = min(panels, first + panels_per)
-        if gather:
-            rows = _gathered(a, r0, r1)
-            for m in range(first, last):
-                matmul_panel(rows, packed, m, out[r0:r1], 0, r1 - r0)
-        else:
-            for m in range(first, last):
-                matmul_panel(a, packed, m, out, r0, r1)
+        for m in range(first, min(panels, first + panels_per)):
+            matmul_panel(a, packed, m, out, r0, min(M, r0 + rows_per))
 
 
 @numba.njit(cache=True, fastmath={"contract", "reassoc"})

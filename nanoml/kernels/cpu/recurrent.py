@@ -10,16 +10,13 @@ Layout and work split:
   hidden state is one contiguous (B, H) block.
 - The batch rows are split into chunks of one matmul tile's height, spread over the threads
   (``prange``): the rows' recurrences are independent, so each chunk runs the whole sequence
-  with no synchronisation per step. The input's products ``x_t @ w_ih.T`` do not depend on
-  the recurrence: they are computed first for every step, a sequence at a time (straight
-  into the saved gate buffer). Each step is then one small product ``h @ w_hh.T`` and
-  fused passes over the gates. The products use the register-tiled GEMM of
-  `nanoml.kernels.cpu.gemm` (BLAS threading does not pay at these sizes; the tile height
-  costs no GEMM speed), with the weights packed into panels once per call: unpacked, the
-  rows of a power-of-two-wide weight share a few L1 sets and evict each other at every step.
+  with no synchronisation per step. Each step is two small products, ``x_t @ w_ih.T``
+  (straight into the saved gate buffer) and ``h @ w_hh.T``, then fused passes over the
+  gates. The products use the register-tiled `matmul` of `nanoml.kernels.cpu.gemm` (BLAS
+  threading does not pay at these sizes; the tile height costs no GEMM speed).
 - Backward keeps every step's gate gradients, so that each weight gradient is one GEMM over
-  all steps at the end, spread over the threads; bias gradients are summed per chunk on the
-  way.
+  all steps at the end, split into row bands over the threads; bias gradients are summed per
+  chunk on the way.
 The caller allocates the outputs, the saved activations and the large scratch (the gate
 gradients, as arguments of the backward kernels); small per-call scratch is allocated here.
 
@@ -37,8 +34,7 @@ from numba import prange, types
 from numba.extending import overload
 
 from nanoml.kernels.cpu.buffers import copy, zeros
-from nanoml.kernels.cpu.gemm import ROWS, matmul, matmul_packed, pack
-from nanoml.kernels.cpu.matmul import matmul as parallel_matmul
+from nanoml.kernels.cpu.gemm import ROWS, matmul, matmul_rows
 
 _JIT = {"cache": True, "error_model": "numpy"}
 
@@ -115,15 +111,8 @@ def _accumulate(total, a):
 
 @numba.njit(**_JIT)
 def _prepare(w_ih, w_hh, b_ih, b_hh):
-    """w_ih.T and w_hh.T packed for `matmul_packed`, and the summed bias."""
-    return pack(w_ih.T), pack(w_hh.T), b_ih + b_hh
-
-
-@numba.njit(parallel=True, **_JIT)
-def _project_inputs(x, w_ih_p, projected):
-    """``projected[t, b] = x[b, t] @ w_ih.T`` for every step, a sequence per product."""
-    for b in prange(x.shape[0]):
-        matmul_packed(x[b], w_ih_p, projected[:, b, :])
+    """w_ih.T and w_hh.T made contiguous for `matmul`, and the summed bias."""
+    return np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih + b_hh
 
 
 @numba.njit(**_JIT)
@@ -164,7 +153,8 @@ def _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db
 
     ``dgx``/``dgh`` (T, B, G) are the gradients of the gate pre-activations on the input and
     hidden paths (the same array for RNN and LSTM); ``db_x``/``db_h`` their per-chunk sums.
-    One GEMM over all steps for each weight, each spread over the threads.
+    One GEMM over all steps for each weight, split into row bands that pair a band of
+    dw_ih with one of dw_hh so that the threads get equal work.
     """
     T, B, G = dgx.shape
     TB = T * B
@@ -172,8 +162,11 @@ def _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db
     _sum_rows(db_h, db_hh)
     x_tm = _time_major(x).reshape(TB, x.shape[2])
     hs_prev = hs[:T].reshape(TB, hs.shape[2])
-    parallel_matmul(dgx.reshape(TB, G).T, x_tm, dw_ih)
-    parallel_matmul(dgh.reshape(TB, G).T, hs_prev, dw_hh)
+    band = 8 * ROWS
+    for k in prange(-(-G // band)):
+        r0, r1 = k * band, min(G, k * band + band)
+        matmul_rows(dgx.reshape(TB, G).T, x_tm, dw_ih, r0, r1)
+        matmul_rows(dgh.reshape(TB, G).T, hs_prev, dw_hh, r0, r1)
     if dx is not None:
         for t in prange(T):
             matmul(dgx[t], w_ih, dx[:, t, :])
@@ -188,14 +181,14 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
     """Run the sequence; fills ``out`` (B, T, H), ``h_n`` (B, H) and ``hs`` (T+1, B, H)."""
     B, T, _ = x.shape
     H = h0.shape[1]
-    w_ih_p, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w_ih_t, w_hh_t, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
-    _project_inputs(x, w_ih_p, hs[1:])
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         rec = np.empty((b1 - b0, H), x.dtype)
         for t in range(T):
-            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
+            matmul(x[b0:b1, t], w_ih_t, hs[t + 1, b0:b1])
+            matmul(hs[t, b0:b1], w_hh_t, rec)
             for b in range(b0, b1):
                 _tanh_add(hs[t + 1, b], rec[b - b0], bias)
                 copy(out[b, t], hs[t + 1, b])
@@ -218,7 +211,6 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
     B, T, _ = x.shape
     H = hs.shape[2]
     n_chunks = -(-B // ROWS)
-    w_hh_p = pack(w_hh)
     db = zeros((n_chunks, H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
@@ -229,7 +221,7 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
             for b in range(b0, b1):
                 _rnn_cell_backward(dpre[t, b], dh0[b], dout[b, t], hs[t + 1, b])
                 _accumulate(db[chunk], dpre[t, b])
-            matmul_packed(dpre[t, b0:b1], w_hh_p, dh)
+            matmul(dpre[t, b0:b1], w_hh, dh)
     _weight_grads(dpre, dpre, db, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -257,15 +249,15 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
     """
     B, T, _ = x.shape
     H = h0.shape[1]
-    w_ih_p, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w_ih_t, w_hh_t, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
     _set_first(cs, c0)
-    _project_inputs(x, w_ih_p, gates)  # activated in place below
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         rec = np.empty((b1 - b0, 4 * H), x.dtype)
         for t in range(T):
-            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
+            matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
+            matmul(hs[t, b0:b1], w_hh_t, rec)
             for b in range(b0, b1):
                 g, r = gates[t, b], rec[b - b0]
                 _sigmoid_add(g[:2 * H], r[:2 * H], bias[:2 * H])
@@ -315,7 +307,6 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
     B, T, _ = x.shape
     H = hs.shape[2]
     n_chunks = -(-B // ROWS)
-    w_hh_p = pack(w_hh)
     db = zeros((n_chunks, 4 * H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
@@ -329,7 +320,7 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
                 _lstm_cell_backward(dg[t, b], dc0[b], dh0[b], gates[t, b], cs[t, b],
                                     cs[t + 1, b])
                 _accumulate(db[chunk], dg[t, b])
-            matmul_packed(dg[t, b0:b1], w_hh_p, dh)
+            matmul(dg[t, b0:b1], w_hh, dh)
     _weight_grads(dg, dg, db, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -360,14 +351,14 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs, gates, hn):
     """
     B, T, _ = x.shape
     H = h0.shape[1]
-    w_ih_p, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w_ih_t, w_hh_t, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
-    _project_inputs(x, w_ih_p, gates)  # activated in place below
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         rec = np.empty((b1 - b0, 3 * H), x.dtype)
         for t in range(T):
-            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
+            matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
+            matmul(hs[t, b0:b1], w_hh_t, rec)
             for b in range(b0, b1):
                 g, r = gates[t, b], rec[b - b0]
                 _sigmoid_add(g[:2 * H], r[:2 * H], bias[:2 * H])
@@ -411,7 +402,6 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     H = hs.shape[2]
     direct = zeros((B, H), x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
     n_chunks = -(-B // ROWS)
-    w_hh_p = pack(w_hh)
     db_x = zeros((n_chunks, 3 * H), x.dtype)
     db_h = zeros((n_chunks, 3 * H), x.dtype)
     for chunk in prange(n_chunks):
@@ -427,7 +417,7 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
                                    hn[t, b], hs[t, b])
                 _accumulate(db_x[chunk], dgx[t, b])
                 _accumulate(db_h[chunk], dgh[t, b])
-            matmul_packed(dgh[t, b0:b1], w_hh_p, dh)
+            matmul(dgh[t, b0:b1], w_hh, dh)
         for b in range(b0, b1):
             _accumulate(dh0[b], direct[b])
     _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
