@@ -84,7 +84,7 @@ def _bin_counts(Xb):
 
 
 def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffer, params,
-              spare, scratch):
+              spare):
     """Grow one tree leaf-wise on binned features; returns (node arrays, leaves).
 
     `rows` (0 .. n-1 in order, so that histograms read the columns in order) is reordered
@@ -93,8 +93,6 @@ def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffe
     rows' bins: the root's counts, the same in every tree. `spare` is a list of histogram
     arrays kept from tree to tree: the tree takes what it needs and gives every one back,
     because a fresh array costs more in page faults than a small node's histogram.
-    `scratch` is one more histogram-shaped array, the second copy `build_histogram` sums
-    large nodes into.
     """
     d = Xb.shape[0]
     l2 = params["l2_regularization"]
@@ -110,7 +108,7 @@ def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffe
         """The histogram of rows[start:end]; `parent`, when given, loses it in place."""
         hist = spare.pop() if spare else np.empty((d, kernels.N_BINS, 3))
         kernels.build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent,
-                                counts, scratch)
+                                counts)
         return hist
 
     def add_node(start, end, g, h, count):
@@ -304,7 +302,6 @@ class _Boosting(Learner):
         params = self.get_params()
         buffer = np.empty(n, np.int64)
         spare = []  # histogram arrays, reused by every tree
-        scratch = np.empty((X.shape[1], kernels.N_BINS, 3))
         raw = np.repeat(baseline[:, None], n, axis=1)
         trees = []
         if early:
@@ -317,7 +314,7 @@ class _Boosting(Learner):
             for k in range(n_outputs):
                 rows = np.arange(n, dtype=np.int64)
                 tree, leaves = grow_tree(Xb, n_bins, bin_counts, thresholds, g[k], h[k],
-                                         rows, buffer, params, spare, scratch)
+                                         rows, buffer, params, spare)
                 kernels.add_leaf_values(rows, *leaves, raw[k])
                 grown.append(tree)
             trees.extend(grown)

@@ -35,13 +35,8 @@ def bin_features(X, thresholds, n_thresholds, out):
                 out[f, i] = np.searchsorted(thresholds[f, : n_thresholds[f]], x)
 
 
-# A node of at least this many rows is summed into two copies of each histogram (see
-# `build_histogram`); below, zeroing and merging the second copy costs more than it saves.
-TWO_COPIES_MIN_ROWS = 256
-
-
 @numba.njit(cache=True, nogil=True, parallel=True, fastmath=False)
-def build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent, counts, scratch):
+def build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent, counts):
     """hist[f, b] = (sum gradient, sum hessian, count) over rows[start:end], by feature.
 
     Features go two at a time, so that each row's index, gradient and hessian are loaded
@@ -49,11 +44,6 @@ def build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent, count
     are the same for every tree) they are copied rather than counted. Where `parent` is a
     histogram, parent -= hist too, feature by feature while both are in cache: the
     parent's histogram becomes the sibling's. An empty array stands for either's absence.
-
-    From TWO_COPIES_MIN_ROWS rows on, the first half of the rows is summed into `hist` and
-    the second into `scratch` (a histogram-shaped array) in the same loop, then added:
-    consecutive rows often fall in one bin (an image's background), and each add then
-    waits for the previous one to that bin; two copies make two independent chains.
     """
     m = end - start
     node_rows = rows[start:end]
@@ -65,54 +55,21 @@ def build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent, count
     d = Xb.shape[0]
     subtract = parent.shape[0] == d
     counting = counts.shape[0] != d  # a loop invariant: compiled as two loops
-    halves = m >= TWO_COPIES_MIN_ROWS
-    half = m // 2 if halves else 0
     for pair in numba.prange((d + 1) // 2):
         first, second = 2 * pair, min(2 * pair + 1, d - 1)
         column_a, column_b = Xb[first], Xb[second]
         hist_a, hist_b = hist[first], hist[second]
-        copy_a, copy_b = scratch[first], scratch[second]
         hist_a[:, :] = 0.0
-        hist_b[:, :] = 0.0  # the same array as hist_a when d is odd and this is the last
-        if halves:
-            copy_a[:, :] = 0.0
-            copy_b[:, :] = 0.0
         if second == first:  # d is odd: the last feature alone
-            for i in range(half):
-                a, a2 = column_a[node_rows[i]], column_a[node_rows[half + i]]
-                hist_a[a, 0] += g[i]
-                hist_a[a, 1] += h[i]
-                copy_a[a2, 0] += g[half + i]
-                copy_a[a2, 1] += h[half + i]
-                if counting:
-                    hist_a[a, 2] += 1.0
-                    copy_a[a2, 2] += 1.0
-            for i in range(2 * half, m):
+            for i in range(m):
                 a = column_a[node_rows[i]]
                 hist_a[a, 0] += g[i]
                 hist_a[a, 1] += h[i]
                 if counting:
                     hist_a[a, 2] += 1.0
         else:
-            for i in range(half):
-                row, gi, hi = node_rows[i], g[i], h[i]
-                row2, gj, hj = node_rows[half + i], g[half + i], h[half + i]
-                a, b = column_a[row], column_b[row]
-                a2, b2 = column_a[row2], column_b[row2]
-                hist_a[a, 0] += gi
-                hist_a[a, 1] += hi
-                hist_b[b, 0] += gi
-                hist_b[b, 1] += hi
-                copy_a[a2, 0] += gj
-                copy_a[a2, 1] += hj
-                copy_b[b2, 0] += gj
-                copy_b[b2, 1] += hj
-                if counting:
-                    hist_a[a, 2] += 1.0
-                    hist_b[b, 2] += 1.0
-                    copy_a[a2, 2] += 1.0
-                    copy_b[b2, 2] += 1.0
-            for i in range(2 * half, m):
+            hist_b[:, :] = 0.0
+            for i in range(m):
                 row, gi, hi = node_rows[i], g[i], h[i]
                 a, b = column_a[row], column_b[row]
                 hist_a[a, 0] += gi
@@ -123,10 +80,6 @@ def build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent, count
                     hist_a[a, 2] += 1.0
                     hist_b[b, 2] += 1.0
         for f in range(first, second + 1):
-            if halves:
-                for b in range(N_BINS):
-                    for c in range(3):
-                        hist[f, b, c] += scratch[f, b, c]
             if not counting:
                 hist[f, :, 2] = counts[f]
             if subtract:

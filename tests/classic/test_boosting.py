@@ -67,19 +67,16 @@ def test_histogram_and_subtraction_match_numpy(d):
     g, h = rng.standard_normal(400), rng.random(400)
     rows = rng.permutation(400).astype(np.int64)
     parent = np.empty((X.shape[1], kernels.N_BINS, 3))
-    child, scratch = np.empty_like(parent), np.empty_like(parent)
+    child = np.empty_like(parent)
     nothing, uncounted = np.empty((0, kernels.N_BINS, 3)), np.empty((0, kernels.N_BINS))
-    kernels.build_histogram(Xb, rows, 0, 400, g, h, parent, nothing, uncounted, scratch)
+    kernels.build_histogram(Xb, rows, 0, 400, g, h, parent, nothing, uncounted)
     np.testing.assert_allclose(parent, _numpy_histogram(Xb, rows, g, h), atol=1e-12)
     given = np.empty_like(parent)  # the root's counts, given rather than counted
-    kernels.build_histogram(Xb, rows, 0, 400, g, h, given, nothing, parent[:, :, 2].copy(),
-                            scratch)
+    kernels.build_histogram(Xb, rows, 0, 400, g, h, given, nothing, parent[:, :, 2].copy())
     np.testing.assert_array_equal(given, parent)
-    # one copy of the histogram, then two (halves of the rows, an even and an odd count)
-    assert 151 < kernels.TWO_COPIES_MIN_ROWS <= 300
-    for end in (150, 151, 300, 301):
+    for end in (150, 151):  # rows go two at a time: an even and an odd count
         sibling = parent.copy()
-        kernels.build_histogram(Xb, rows, 0, end, g, h, child, sibling, uncounted, scratch)
+        kernels.build_histogram(Xb, rows, 0, end, g, h, child, sibling, uncounted)
         np.testing.assert_allclose(child, _numpy_histogram(Xb, rows[:end], g, h), atol=1e-12)
         np.testing.assert_allclose(sibling, _numpy_histogram(Xb, rows[end:], g, h),
                                    atol=1e-12)
