@@ -13,6 +13,11 @@ import contextlib
 import io
 import signal
 import threading
+from concurrent.futures import CancelledError
+
+# Times a trial is submitted, at most, when the cluster keeps cancelling it (see
+# `OnDask.first_done`).
+MAX_RUNS = 3
 
 
 class InProcess:
@@ -52,6 +57,9 @@ class OnDask:
 
     def __init__(self, client, cluster=None):
         self.client, self.cluster = client, cluster
+        self._data = self._scattered = None
+        self._lost = []  # scattered data the cluster lost
+        self._calls = {}  # future -> (fn, args, runs so far)
 
     def slots(self):
         """A trial for each worker thread (at least one, so that work waits for a worker
@@ -59,15 +67,50 @@ class OnDask:
         return max(1, sum(self.client.nthreads().values()))
 
     def scatter(self, data):
-        return self.client.scatter(data, broadcast=True, hash=False)
+        self._data = data
+        self._scattered = self.client.scatter(data, broadcast=True, hash=False)
+        return self._scattered
 
-    def submit(self, fn, *args):
-        return self.client.submit(fn, *args, pure=False)
+    def submit(self, fn, *args, runs=0):
+        # data scattered anew stands in for lost data the caller still holds
+        args = tuple(self._scattered if any(a is lost for lost in self._lost) else a
+                     for a in args)
+        future = self.client.submit(fn, *args, pure=False)
+        self._calls[future] = (fn, args, runs)
+        return future
 
     def first_done(self, futures):
+        """The futures of `futures` (a dict) that are done.
+
+        Scattered data lives only on the workers present when it was scattered; if the
+        only worker holding it dies, the cluster cancels every trial that needs it. Those
+        trials are then submitted again, with the data scattered anew, each up to
+        MAX_RUNS times, their new futures taking the old ones' places in `futures`; after
+        that a cancelled trial counts as done (its outcome: failed).
+        """
         from distributed import wait
 
-        return list(wait(list(futures), return_when="FIRST_COMPLETED").done)
+        while True:
+            try:
+                done = list(wait(list(futures), return_when="FIRST_COMPLETED").done)
+            except CancelledError:
+                done = []
+            cancelled = [f for f in futures if f.cancelled()]
+            given_up = [f for f in cancelled if self._calls[f][2] + 1 >= MAX_RUNS]
+            if cancelled != given_up:
+                self._run_again([f for f in cancelled if f not in given_up], futures)
+            done = [f for f in done if not f.cancelled()] + given_up
+            if done:
+                for future in done:
+                    self._calls.pop(future, None)
+                return done
+
+    def _run_again(self, cancelled, futures):
+        self._lost.append(self._scattered)
+        self._scattered = self.client.scatter(self._data, broadcast=True, hash=False)
+        for old in cancelled:
+            fn, args, runs = self._calls.pop(old)
+            futures[self.submit(fn, *args, runs=runs + 1)] = futures.pop(old)
 
     def outcome(self, future):
         """The trial's outcome, or a failed one when its workers died (KilledWorker) or the
