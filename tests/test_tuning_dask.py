@@ -180,3 +180,74 @@ def test_ctrl_c_stops_a_local_cluster_search_and_keeps_the_finished_trials(tmp_p
     time.sleep(0.5)
     assert workers and not [p for p in workers
                             if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+class _FakeFuture:
+    def __init__(self, state="finished"):
+        self.state = state
+
+    def cancelled(self):
+        return self.state == "cancelled"
+
+    def result(self):
+        if self.cancelled():
+            raise distributed.client.FuturesCancelledError([])
+        return "outcome"
+
+
+class _FakeClient:
+    """Records scatters and submits; every future it makes has finished."""
+
+    def __init__(self):
+        self.scattered, self.submitted = [], []
+
+    def scatter(self, data, **options):
+        self.scattered.append(_FakeFuture())
+        return self.scattered[-1]
+
+    def submit(self, fn, *args, pure):
+        self.submitted.append((_FakeFuture(), args))
+        return self.submitted[-1][0]
+
+
+def _fake_wait(futures, return_when):
+    if any(f.cancelled() for f in futures):  # as distributed.wait does
+        raise distributed.client.FuturesCancelledError([])
+    return type("Done", (), {"done": {f for f in futures if f.state == "finished"}})
+
+
+def test_trials_cancelled_with_lost_data_run_again_with_the_data_scattered_anew(monkeypatch):
+    from nanoml.tuning.execution import MAX_RUNS, OnDask
+
+    monkeypatch.setattr(distributed, "wait", _fake_wait)
+    client = _FakeClient()
+    executor = OnDask(client)
+    data = executor.scatter("X")
+    running = {executor.submit(len, "a", data): "A", executor.submit(len, "b", data): "B"}
+    for future in running:
+        future.state = "cancelled"  # the only worker holding the data died
+    done = executor.first_done(running)
+    assert len(client.scattered) == 2 and len(client.submitted) == 4
+    fresh = client.scattered[1]
+    assert sorted(running[f] for f in done) == ["A", "B"] and set(done) == set(running)
+    assert [args for _, args in client.submitted[2:]] == [("a", fresh), ("b", fresh)]
+    later = executor.submit(len, "c", data)  # the caller still holds the lost data
+    assert client.submitted[-1][1] == ("c", fresh)
+    # a trial cancelled at each of its MAX_RUNS runs comes back done, and failed
+    later.state = "cancelled"
+    client.submit = _cancelling(client.submit)
+    submitted = len(client.submitted)
+    running = {later: "C"}
+    done = executor.first_done(running)
+    assert len(client.submitted) - submitted == MAX_RUNS - 1
+    assert [running[f] for f in done] == ["C"]
+    assert executor.outcome(done[0])["state"] == "fail"
+
+
+def _cancelling(submit):
+    """`submit` whose futures are cancelled as soon as they are made."""
+    def cancelled_submit(fn, *args, pure):
+        future = submit(fn, *args, pure=pure)
+        future.state = "cancelled"
+        return future
+    return cancelled_submit
