@@ -244,6 +244,19 @@ def test_trials_cancelled_with_lost_data_run_again_with_the_data_scattered_anew(
     assert executor.outcome(done[0])["state"] == "fail"
 
 
+def test_a_cancellation_of_no_trial_waited_for_is_raised(monkeypatch):
+    from nanoml.tuning.execution import OnDask
+
+    def cancelled_elsewhere(futures, return_when):
+        raise distributed.client.FuturesCancelledError([])
+
+    monkeypatch.setattr(distributed, "wait", cancelled_elsewhere)
+    executor = OnDask(_FakeClient())
+    running = {executor.submit(len, "a", executor.scatter("X")): "A"}
+    with pytest.raises(distributed.client.FuturesCancelledError):
+        executor.first_done(running)
+
+
 def _cancelling(submit):
     """`submit` whose futures are cancelled as soon as they are made."""
     def cancelled_submit(fn, *args, pure):

@@ -94,6 +94,8 @@ class OnDask:
             try:
                 done = list(wait(list(futures), return_when="FIRST_COMPLETED").done)
             except CancelledError:
+                if not any(f.cancelled() for f in futures):
+                    raise  # not ours to run again: without this, the loop would spin
                 done = []
             cancelled = [f for f in futures if f.cancelled()]
             given_up = [f for f in cancelled if self._calls[f][2] + 1 >= MAX_RUNS]
