@@ -1,4 +1,9 @@
-"""Small files of one's own for the tests: tables and image folders."""
+"""Small files of one's own for the tests: tables, image folders, and a local web server."""
+
+import contextlib
+import functools
+import http.server
+import threading
 
 import numpy as np
 
@@ -22,3 +27,16 @@ def make_images(folder, classes, size=(12, 10), mode="L", n=12, odd_size=None):
                 image = image.resize(odd_size)
             image.save(folder / name / f"{i}.png")
     return folder
+
+
+@contextlib.contextmanager
+def served_folder(folder):
+    """Serve `folder` over HTTP on 127.0.0.1; yields the base URL, ending in a slash."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()

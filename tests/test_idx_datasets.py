@@ -8,6 +8,7 @@ import pytest
 from nanoml.data import mnist
 from nanoml.data.idx import parse_idx, read_idx, write_idx
 from nanoml.errors import DatasetUnavailableError
+from tests.samples import served_folder
 
 
 def test_idx_round_trip_plain_and_gzip(tmp_path):
@@ -92,24 +93,14 @@ def test_offline_without_a_copy_says_where_to_put_the_files(tmp_path, monkeypatc
 
 
 def test_a_download_that_fails_its_checksum_leaves_nothing_behind(tmp_path, monkeypatch):
-    import functools
-    import http.server
-    import threading
-
     served = tmp_path / "server"
     served.mkdir()
     for stem in mnist.FILES.values():
         (served / (stem + ".gz")).write_bytes(b"not the real file" * 1000)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setitem(mnist.SOURCES["mnist"], "url",
-                            f"http://127.0.0.1:{server.server_address[1]}/")
-        monkeypatch.setitem(mnist.SOURCES["mnist"], "system", [])
-        monkeypatch.setattr(mnist, "cache_folder", lambda name: str(tmp_path / name))
+    monkeypatch.setitem(mnist.SOURCES["mnist"], "system", [])
+    monkeypatch.setattr(mnist, "cache_folder", lambda name: str(tmp_path / name))
+    with served_folder(served) as url:
+        monkeypatch.setitem(mnist.SOURCES["mnist"], "url", url)
         with pytest.raises(DatasetUnavailableError, match="cannot download mnist"):
             mnist.load("mnist")
-    finally:
-        server.shutdown()
     assert not (tmp_path / "mnist").exists()

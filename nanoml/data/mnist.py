@@ -8,9 +8,9 @@ are downloaded into the cache with pooch, which verifies each file's MD5 checksu
 import os
 
 import numpy as np
-import platformdirs
 
 from nanoml.data import Dataset
+from nanoml.data.downloads import cache_folder, fetch
 from nanoml.data.idx import read_idx
 from nanoml.errors import DatasetUnavailableError
 from nanoml.hookimpl import hookimpl
@@ -59,10 +59,6 @@ SOURCES = {
 }
 
 
-def cache_folder(name):
-    return os.path.join(platformdirs.user_cache_dir("nanoml"), name)
-
-
 def _find(folder, stem):
     for candidate in (stem + ".gz", stem):
         path = os.path.join(folder, candidate)
@@ -89,48 +85,12 @@ def local_files(name, data_dir=None):
 
 
 def download(name):
-    """Fetch the four files into the cache folder, checksums verified; key -> path.
-
-    Each file is written under a temporary name and renamed once its checksum matches
-    (pooch does this), so a failed download leaves no partial file; a cache folder this
-    call created is removed again if it stays empty.
-    """
-    import pooch
-
-    pooch.get_logger().setLevel("WARNING")  # our own progress bar says enough
+    """Fetch the four files into the cache folder, checksums verified; key -> path."""
     source = SOURCES[name]
-    folder = cache_folder(name)
-    created = not os.path.isdir(folder)
-    paths = {}
-    for key, stem in FILES.items():
-        try:
-            paths[key] = pooch.retrieve(
-                source["url"] + stem + ".gz",
-                known_hash="md5:" + source["md5"][key],
-                fname=stem + ".gz",
-                path=folder,
-                progressbar=True,
-            )
-        except Exception as exc:  # offline, refused, or a checksum mismatch
-            reason = _short_reason(exc)
-            if created and os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
-            raise DatasetUnavailableError(
-                f"cannot download {name} ({reason}); put "
-                f"{', '.join(s + '.gz' for s in FILES.values())} in {folder} "
-                "or name the folder holding them with data_dir",
-                argument="data_dir",
-            ) from None
-    return paths
-
-
-def _short_reason(exc):
-    import requests
-
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return "no network connection"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    stems = [stem + ".gz" for stem in FILES.values()]
+    files = [(source["url"] + stem, "md5:" + source["md5"][key], stem)
+             for key, stem in zip(FILES, stems, strict=True)]
+    return dict(zip(FILES, fetch(name, files, cache_folder(name)), strict=True))
 
 
 def _check(name, images, labels, n, path):
