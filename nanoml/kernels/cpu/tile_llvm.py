@@ -103,36 +103,54 @@ def tile(typingctx, a, b, c, i0, j0, rows, cols, accumulate):
                    for k, dst in enumerate(c_vecs)]
 
         entry = builder.block
-        loop = builder.append_basic_block("tile_k")
         done = builder.append_basic_block("tile_done")
-        builder.cbranch(builder.icmp_signed(">", K, const(0)), loop, done)
-        builder.position_at_end(loop)
-        k = builder.phi(intp)
-        k.add_incoming(const(0), entry)
-        acc = [builder.phi(vty) for _ in range(n_rows * _VECTORS)]
-        for phi, value in zip(acc, initial, strict=True):
-            phi.add_incoming(value, entry)
-        b_row = at(b_cols, builder.mul(k, sb_k))
-        b_vecs = [builder.call(masked_load, [builder.bitcast(at(b_row, const(v * width * item)),
-                                                             ptr), align, masks[v], zero])
-                  for v in range(_VECTORS)]
-        summed = []
-        for r in range(n_rows):
-            a_rk = splat(builder.load(builder.bitcast(at(a_rows[r], builder.mul(k, sa_k)), ptr)),
-                         vty)
-            summed += [builder.call(fma, [a_rk, b_vecs[v], acc[r * _VECTORS + v]])
-                       for v in range(_VECTORS)]
-        k_next = builder.add(k, const(1))
-        k.add_incoming(k_next, builder.block)
-        for phi, value in zip(acc, summed, strict=True):
-            phi.add_incoming(value, builder.block)
-        builder.cbranch(builder.icmp_signed("<", k_next, K), loop, done)
+        choose = builder.append_basic_block("tile_choose")
+        builder.cbranch(builder.icmp_signed(">", K, const(0)), choose, done)
+
+        def k_loop(name, load_b):
+            """The loop over the inner dimension, its b rows read by `load_b(address, v)`;
+            (its last block, the accumulators it ends with)."""
+            loop = builder.append_basic_block(name)
+            builder.position_at_end(loop)
+            k = builder.phi(intp)
+            k.add_incoming(const(0), choose)
+            acc = [builder.phi(vty) for _ in range(n_rows * _VECTORS)]
+            for phi, value in zip(acc, initial, strict=True):
+                phi.add_incoming(value, choose)
+            b_row = at(b_cols, builder.mul(k, sb_k))
+            b_vecs = [load_b(builder.bitcast(at(b_row, const(v * width * item)), vty_ptr), v)
+                      for v in range(_VECTORS)]
+            summed = []
+            for r in range(n_rows):
+                a_rk = splat(builder.load(builder.bitcast(at(a_rows[r], builder.mul(k, sa_k)),
+                                                          ptr)), vty)
+                summed += [builder.call(fma, [a_rk, b_vecs[v], acc[r * _VECTORS + v]])
+                           for v in range(_VECTORS)]
+            k_next = builder.add(k, const(1))
+            k.add_incoming(k_next, builder.block)
+            for phi, value in zip(acc, summed, strict=True):
+                phi.add_incoming(value, builder.block)
+            builder.cbranch(builder.icmp_signed("<", k_next, K), loop, done)
+            return loop, summed
+
+        # Two copies of the loop: plain loads where the tile's columns fill both vectors,
+        # masked ones for a partial block (a masked load in the loop costs about 30%).
+        vty_ptr = vty.as_pointer()
+        full_loop, full_sums = k_loop(
+            "tile_k_full", lambda address, v: builder.load(address, align=item))
+        part_loop, part_sums = k_loop(
+            "tile_k_part", lambda address, v: builder.call(
+                masked_load, [builder.bitcast(address, ptr), align, masks[v], zero]))
+        builder.position_at_end(choose)
+        full = builder.icmp_signed(">=", cols_, ir.Constant(cols_.type, _VECTORS * width))
+        builder.cbranch(full, full_loop, part_loop)
 
         builder.position_at_end(done)
         results = []
-        for value, start in zip(summed, initial, strict=True):
+        for full_sum, part_sum, start in zip(full_sums, part_sums, initial, strict=True):
             phi = builder.phi(vty)
-            phi.add_incoming(value, loop)
+            phi.add_incoming(full_sum, full_loop)
+            phi.add_incoming(part_sum, part_loop)
             phi.add_incoming(start, entry)  # an empty inner dimension adds nothing
             results.append(phi)
         for k_vec, (value, dst) in enumerate(zip(results, c_vecs, strict=True)):
