@@ -13,7 +13,7 @@ match NumPy (`tile_llvm.check`), else a plain Numba tile takes its place with a 
 warning (`TILE` says which runs). Rows are processed in tiles of up to `ROWS`; the inner
 dimension is cut into even blocks of at most 256, and each block of one tile's columns of
 `b` stays in L1 while every row tile passes over it (blocks after the first add to `c`).
-A wide `b` is packed first (`matmul_packed`).
+A wide `b` is packed first (`pack`, `matmul_packed`).
 
 Policy: ``cache=True`` (the cache is keyed by the host CPU, so the vector width chosen at
 compile time stays right); `matmul` and `matmul_rows` are serial, for callers that
@@ -25,6 +25,7 @@ import warnings
 
 import llvmlite.binding as llvm
 import numba
+import numpy as np
 
 _JIT = {"cache": True}
 # Rows per tile: 8 rows x 2 vectors of accumulators plus the operands fill AVX-512's 32
@@ -179,3 +180,22 @@ def matmul_panel(a, packed, m, c, r0, r1):
     j0 = m * step
     cols = min(step, c.shape[1] - j0)
     _product_rows(a, packed[m, :, :cols], c[:, j0:j0 + cols], r0, r1, False)
+
+
+@numba.njit(**_JIT)
+def pack(b):
+    """Every panel of `b` packed by `pack_panel`, as a (panels, K, step) array: for a `b`
+    that many products share (a recurrent layer's weights, multiplied at every step)."""
+    step = COLUMN_BYTES // b.itemsize
+    packed = np.empty(((b.shape[1] + step - 1) // step, b.shape[0], step), b.dtype)
+    for m in range(packed.shape[0]):
+        pack_panel(b, m, packed)
+    return packed
+
+
+@numba.njit(**_JIT)
+def matmul_packed(a, packed, c):
+    """``c = a @ b`` on the calling thread, from `b` packed by `pack`; the same values as
+    `matmul`."""
+    for m in range(packed.shape[0]):
+        matmul_panel(a, packed, m, c, 0, a.shape[0])

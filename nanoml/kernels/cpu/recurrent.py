@@ -12,8 +12,10 @@ Layout and work split:
   (``prange``): the rows' recurrences are independent, so each chunk runs the whole sequence
   with no synchronisation per step. Each step is two small products, ``x_t @ w_ih.T``
   (straight into the saved gate buffer) and ``h @ w_hh.T``, then fused passes over the
-  gates. The products use the register-tiled `matmul` of `nanoml.kernels.cpu.gemm` (BLAS
-  threading does not pay at these sizes; the tile height costs no GEMM speed).
+  gates. The products use the register-tiled GEMM of `nanoml.kernels.cpu.gemm` (BLAS
+  threading does not pay at these sizes; the tile height costs no GEMM speed). ``w_hh`` is
+  packed into panels once per call: unpacked, the rows of a power-of-two-wide weight lie a
+  page apart, so that each step reads them past the L1 and the TLB.
 - Backward keeps every step's gate gradients, so that each weight gradient is one GEMM over
   all steps at the end, split into row bands over the threads; bias gradients are summed per
   chunk on the way.
@@ -34,7 +36,7 @@ from numba import prange, types
 from numba.extending import overload
 
 from nanoml.kernels.cpu.buffers import copy, zeros
-from nanoml.kernels.cpu.gemm import ROWS, matmul, matmul_rows
+from nanoml.kernels.cpu.gemm import ROWS, matmul, matmul_packed, matmul_rows, pack
 
 _JIT = {"cache": True, "error_model": "numpy"}
 
@@ -111,8 +113,9 @@ def _accumulate(total, a):
 
 @numba.njit(**_JIT)
 def _prepare(w_ih, w_hh, b_ih, b_hh):
-    """w_ih.T and w_hh.T made contiguous for `matmul`, and the summed bias."""
-    return np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b_ih + b_hh
+    """w_ih.T made contiguous for `matmul`, w_hh.T packed for `matmul_packed` (a narrow
+    input's products are too short for packing to pay), and the summed bias."""
+    return np.ascontiguousarray(w_ih.T), pack(w_hh.T), b_ih + b_hh
 
 
 @numba.njit(**_JIT)
@@ -181,14 +184,14 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
     """Run the sequence; fills ``out`` (B, T, H), ``h_n`` (B, H) and ``hs`` (T+1, B, H)."""
     B, T, _ = x.shape
     H = h0.shape[1]
-    w_ih_t, w_hh_t, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         rec = np.empty((b1 - b0, H), x.dtype)
         for t in range(T):
             matmul(x[b0:b1, t], w_ih_t, hs[t + 1, b0:b1])
-            matmul(hs[t, b0:b1], w_hh_t, rec)
+            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
             for b in range(b0, b1):
                 _tanh_add(hs[t + 1, b], rec[b - b0], bias)
                 copy(out[b, t], hs[t + 1, b])
@@ -211,6 +214,7 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
     B, T, _ = x.shape
     H = hs.shape[2]
     n_chunks = -(-B // ROWS)
+    w_hh_p = pack(w_hh)
     db = zeros((n_chunks, H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
@@ -221,7 +225,7 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
             for b in range(b0, b1):
                 _rnn_cell_backward(dpre[t, b], dh0[b], dout[b, t], hs[t + 1, b])
                 _accumulate(db[chunk], dpre[t, b])
-            matmul(dpre[t, b0:b1], w_hh, dh)
+            matmul_packed(dpre[t, b0:b1], w_hh_p, dh)
     _weight_grads(dpre, dpre, db, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -249,7 +253,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
     """
     B, T, _ = x.shape
     H = h0.shape[1]
-    w_ih_t, w_hh_t, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
     _set_first(cs, c0)
     for chunk in prange(-(-B // ROWS)):
@@ -257,7 +261,7 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
         rec = np.empty((b1 - b0, 4 * H), x.dtype)
         for t in range(T):
             matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
-            matmul(hs[t, b0:b1], w_hh_t, rec)
+            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
             for b in range(b0, b1):
                 g, r = gates[t, b], rec[b - b0]
                 _sigmoid_add(g[:2 * H], r[:2 * H], bias[:2 * H])
@@ -307,6 +311,7 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
     B, T, _ = x.shape
     H = hs.shape[2]
     n_chunks = -(-B // ROWS)
+    w_hh_p = pack(w_hh)
     db = zeros((n_chunks, 4 * H), x.dtype)
     for chunk in prange(n_chunks):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
@@ -320,7 +325,7 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
                 _lstm_cell_backward(dg[t, b], dc0[b], dh0[b], gates[t, b], cs[t, b],
                                     cs[t + 1, b])
                 _accumulate(db[chunk], dg[t, b])
-            matmul(dg[t, b0:b1], w_hh, dh)
+            matmul_packed(dg[t, b0:b1], w_hh_p, dh)
     _weight_grads(dg, dg, db, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
 
 
@@ -351,14 +356,14 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs, gates, hn):
     """
     B, T, _ = x.shape
     H = h0.shape[1]
-    w_ih_t, w_hh_t, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         rec = np.empty((b1 - b0, 3 * H), x.dtype)
         for t in range(T):
             matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
-            matmul(hs[t, b0:b1], w_hh_t, rec)
+            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
             for b in range(b0, b1):
                 g, r = gates[t, b], rec[b - b0]
                 _sigmoid_add(g[:2 * H], r[:2 * H], bias[:2 * H])
@@ -402,6 +407,7 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     H = hs.shape[2]
     direct = zeros((B, H), x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
     n_chunks = -(-B // ROWS)
+    w_hh_p = pack(w_hh)
     db_x = zeros((n_chunks, 3 * H), x.dtype)
     db_h = zeros((n_chunks, 3 * H), x.dtype)
     for chunk in prange(n_chunks):
@@ -417,7 +423,7 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
                                    hn[t, b], hs[t, b])
                 _accumulate(db_x[chunk], dgx[t, b])
                 _accumulate(db_h[chunk], dgh[t, b])
-            matmul(dgh[t, b0:b1], w_hh, dh)
+            matmul_packed(dgh[t, b0:b1], w_hh_p, dh)
         for b in range(b0, b1):
             _accumulate(dh0[b], direct[b])
     _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
