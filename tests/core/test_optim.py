@@ -75,6 +75,24 @@ def test_rmsprop_kernel_matches_numpy(dtype, momentum):
         np.testing.assert_allclose(buf, step, **tol(dtype))
 
 
+
+@pytest.mark.parametrize("name, n_arrays, scalars", [
+    ("sgd", 3, (0.1, 0.9, 0.01, True)),
+    ("adam", 4, (0.01, 0.8, 0.95, 1e-6, 0.1, False, 3)),
+    ("rmsprop", 4, (0.01, 0.9, 1e-6, 0.05, 0.5)),
+])
+def test_large_parameters_update_in_blocks_exactly_as_on_one_thread(name, n_arrays, scalars):
+    from nanoml.kernels.cpu import optim as kernels
+
+    n = kernels.PARALLEL_MIN + 3 * kernels._BLOCK // 2  # a partial last block
+    arrays_ = [np.abs(a) for a in arrays(n, np.float32, seed=1)][:n_arrays]
+    state = [a.copy() for a in arrays_]
+    getattr(cpu, f"{name}_update")(*arrays_, *scalars)  # from PARALLEL_MIN on: blocks
+    getattr(kernels, f"_{name}")(*state, *scalars)  # the one-thread loop
+    for blocked, serial in zip(arrays_, state, strict=True):
+        np.testing.assert_array_equal(blocked, serial)
+    assert not np.array_equal(arrays_[0], np.abs(arrays(n, np.float32, seed=1)[0]))  # updated
+
 CASES = {
     "sgd": (lambda ps: optim.SGD(ps, lr=0.1), "SGD", {"lr": 0.1}),
     "sgd-momentum-wd": (

@@ -5,10 +5,22 @@ parameter and state in place, where a NumPy version would make several temporari
 Scalars are converted to the parameter's dtype first: float32 parameters then get float32
 arithmetic (as in PyTorch) and the loops vectorise at full SIMD width; a Python float would
 otherwise turn every operation into float64.
+
+The updates are memory-bound (Adam reads four arrays and writes three). From
+`PARALLEL_MIN` values on, a parameter is updated in blocks on every thread, where one core's
+memory bandwidth would otherwise bound the step; below that, waking the threads costs
+more than the pass. Each value is computed the same way on either route.
 """
+
+import functools
 
 import numba
 import numpy as np
+from numba import prange
+
+from nanoml.kernels.cpu.elementwise import PARALLEL_MIN
+
+_BLOCK = 1 << 14
 
 # fastmath off: the updates have no reductions to reassociate, the loops vectorise without
 # it, and approximate sqrt/division would drift from the reference optimizers.
@@ -17,7 +29,7 @@ import numpy as np
 
 
 @numba.njit(cache=True, fastmath=False, parallel=False, error_model="numpy")
-def sgd_update(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov):
+def _sgd(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov):
     """SGD with optional L2 weight decay, momentum and Nesterov momentum (PyTorch's rule).
 
     d = grad + weight_decay * param; buf = momentum * buf + d; the step is buf, or
@@ -43,7 +55,7 @@ def sgd_update(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov):
 
 
 @numba.njit(cache=True, fastmath=False, parallel=False, error_model="numpy")
-def adam_update(
+def _adam(
     param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay, decoupled, step
 ):
     """One Adam step (decoupled=False: L2 decay added to the gradient) or AdamW (True).
@@ -70,7 +82,7 @@ def adam_update(
 
 
 @numba.njit(cache=True, fastmath=False, parallel=False, error_model="numpy")
-def rmsprop_update(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay, momentum):
+def _rmsprop(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay, momentum):
     """RMSprop (PyTorch's rule, not centred): avg = alpha*avg + (1-alpha)*g², step g/(√avg+eps).
 
     With momentum > 0 the step goes through `momentum_buf`; otherwise that buffer is not
@@ -88,3 +100,55 @@ def rmsprop_update(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight
             step = mu * momentum_buf[i] + step
             momentum_buf[i] = step
         param[i] -= lr_ * step
+
+
+# The same updates in blocks over the threads. A state buffer that the update does not
+# touch may be empty: its slices are empty too.
+
+
+@numba.njit(cache=True, parallel=True)
+def _sgd_blocks(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov):
+    n = param.shape[0]
+    for k in prange((n + _BLOCK - 1) // _BLOCK):
+        lo, hi = k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
+        _sgd(param[lo:hi], grad[lo:hi], momentum_buf[lo:hi], lr, momentum, weight_decay,
+             nesterov)
+
+
+@numba.njit(cache=True, parallel=True)
+def _adam_blocks(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
+                 decoupled, step):
+    n = param.shape[0]
+    for k in prange((n + _BLOCK - 1) // _BLOCK):
+        lo, hi = k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
+        _adam(param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi], lr, beta1, beta2,
+              eps, weight_decay, decoupled, step)
+
+
+@numba.njit(cache=True, parallel=True)
+def _rmsprop_blocks(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay,
+                    momentum):
+    n = param.shape[0]
+    for k in prange((n + _BLOCK - 1) // _BLOCK):
+        lo, hi = k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
+        _rmsprop(param[lo:hi], grad[lo:hi], square_avg[lo:hi], momentum_buf[lo:hi], lr, alpha,
+                 eps, weight_decay, momentum)
+
+
+def _by_size(serial, blocks):
+    """The update, on the calling thread below `PARALLEL_MIN` values and in blocks on every
+    thread from there on."""
+
+    def update(param, *args):
+        (blocks if param.shape[0] >= PARALLEL_MIN else serial)(param, *args)
+
+    # Named, documented and introspected (its parameters, `py_func`) as the kernel is.
+    functools.update_wrapper(update, serial.py_func)
+    update.__name__ = update.__qualname__ = serial.__name__.lstrip("_") + "_update"
+    update.py_func = serial.py_func
+    return update
+
+
+sgd_update = _by_size(_sgd, _sgd_blocks)
+adam_update = _by_size(_adam, _adam_blocks)
+rmsprop_update = _by_size(_rmsprop, _rmsprop_blocks)
