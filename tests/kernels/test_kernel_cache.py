@@ -8,13 +8,11 @@ import numba
 import pytest
 
 from nanoml.kernels import cache, cpu
-from nanoml.kernels.cpu import optim as cpu_optim
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no dispatchers, so no caches")
 def test_cpu_kernels_use_the_package_locator():
-    for kernel in (cpu.relu, cpu.conv2d_max_pool_relu_forward, cpu.matmul_nt,
-                   cpu_optim._adam_blocks):
+    for kernel in (cpu.adam_update, cpu.conv2d_max_pool_relu_forward, cpu.matmul_nt):
         locator = kernel._cache._impl.locator
         assert isinstance(locator, cache.KernelPackageLocator), kernel
         own, package = locator.get_source_stamp()

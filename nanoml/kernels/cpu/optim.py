@@ -12,8 +12,6 @@ memory bandwidth would otherwise bound the step; below that, waking the threads 
 more than the pass. Each value is computed the same way on either route.
 """
 
-import functools
-
 import numba
 import numpy as np
 from numba import prange
@@ -102,53 +100,53 @@ def _rmsprop(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay
         param[i] -= lr_ * step
 
 
-# The same updates in blocks over the threads. A state buffer that the update does not
-# touch may be empty: its slices are empty too.
+# The kernels: a small parameter on the calling thread, a large one in blocks on every
+# thread. A state buffer that the update does not touch may be empty: its slices are too.
+
+
+@numba.njit(cache=True)
+def _block(k, n):
+    """Bounds of the k-th block of n values."""
+    return k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
 
 
 @numba.njit(cache=True, parallel=True)
-def _sgd_blocks(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov):
+def sgd_update(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov):
+    """`_sgd` over the whole of `param`."""
     n = param.shape[0]
+    if n < PARALLEL_MIN:
+        _sgd(param, grad, momentum_buf, lr, momentum, weight_decay, nesterov)
+        return
     for k in prange((n + _BLOCK - 1) // _BLOCK):
-        lo, hi = k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
+        lo, hi = _block(k, n)
         _sgd(param[lo:hi], grad[lo:hi], momentum_buf[lo:hi], lr, momentum, weight_decay,
              nesterov)
 
 
 @numba.njit(cache=True, parallel=True)
-def _adam_blocks(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
-                 decoupled, step):
+def adam_update(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
+                decoupled, step):
+    """`_adam` over the whole of `param`."""
     n = param.shape[0]
+    if n < PARALLEL_MIN:
+        _adam(param, grad, exp_avg, exp_avg_sq, lr, beta1, beta2, eps, weight_decay,
+              decoupled, step)
+        return
     for k in prange((n + _BLOCK - 1) // _BLOCK):
-        lo, hi = k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
+        lo, hi = _block(k, n)
         _adam(param[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi], lr, beta1, beta2,
               eps, weight_decay, decoupled, step)
 
 
 @numba.njit(cache=True, parallel=True)
-def _rmsprop_blocks(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay,
-                    momentum):
+def rmsprop_update(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay,
+                   momentum):
+    """`_rmsprop` over the whole of `param`."""
     n = param.shape[0]
+    if n < PARALLEL_MIN:
+        _rmsprop(param, grad, square_avg, momentum_buf, lr, alpha, eps, weight_decay, momentum)
+        return
     for k in prange((n + _BLOCK - 1) // _BLOCK):
-        lo, hi = k * _BLOCK, min(n, k * _BLOCK + _BLOCK)
+        lo, hi = _block(k, n)
         _rmsprop(param[lo:hi], grad[lo:hi], square_avg[lo:hi], momentum_buf[lo:hi], lr, alpha,
                  eps, weight_decay, momentum)
-
-
-def _by_size(serial, blocks):
-    """The update, on the calling thread below `PARALLEL_MIN` values and in blocks on every
-    thread from there on."""
-
-    def update(param, *args):
-        (blocks if param.shape[0] >= PARALLEL_MIN else serial)(param, *args)
-
-    # Named, documented and introspected (its parameters, `py_func`) as the kernel is.
-    functools.update_wrapper(update, serial.py_func)
-    update.__name__ = update.__qualname__ = serial.__name__.lstrip("_") + "_update"
-    update.py_func = serial.py_func
-    return update
-
-
-sgd_update = _by_size(_sgd, _sgd_blocks)
-adam_update = _by_size(_adam, _adam_blocks)
-rmsprop_update = _by_size(_rmsprop, _rmsprop_blocks)
