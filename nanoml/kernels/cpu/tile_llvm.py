@@ -108,8 +108,8 @@ def tile(typingctx, a, b, c, i0, j0, rows, cols, accumulate):
         builder.cbranch(builder.icmp_signed(">", K, const(0)), choose, done)
 
         def k_loop(name, load_b):
-            """The loop over the inner dimension, its b rows read by `load_b(address, v)`;
-            (its last block, the accumulators it ends with)."""
+            """The loop over the inner dimension (one basic block), each vector of its b
+            rows read by `load_b(byte address, v)`; -> (the block, its final accumulators)."""
             loop = builder.append_basic_block(name)
             builder.position_at_end(loop)
             k = builder.phi(intp)
@@ -118,8 +118,7 @@ def tile(typingctx, a, b, c, i0, j0, rows, cols, accumulate):
             for phi, value in zip(acc, initial, strict=True):
                 phi.add_incoming(value, choose)
             b_row = at(b_cols, builder.mul(k, sb_k))
-            b_vecs = [load_b(builder.bitcast(at(b_row, const(v * width * item)), vty_ptr), v)
-                      for v in range(_VECTORS)]
+            b_vecs = [load_b(at(b_row, const(v * width * item)), v) for v in range(_VECTORS)]
             summed = []
             for r in range(n_rows):
                 a_rk = splat(builder.load(builder.bitcast(at(a_rows[r], builder.mul(k, sa_k)),
@@ -135,9 +134,10 @@ def tile(typingctx, a, b, c, i0, j0, rows, cols, accumulate):
 
         # Two copies of the loop: plain loads where the tile's columns fill both vectors,
         # masked ones for a partial block (a masked load in the loop costs about 30%).
-        vty_ptr = vty.as_pointer()
         full_loop, full_sums = k_loop(
-            "tile_k_full", lambda address, v: builder.load(address, align=item))
+            "tile_k_full",
+            lambda address, v: builder.load(builder.bitcast(address, vty.as_pointer()),
+                                            align=item))
         part_loop, part_sums = k_loop(
             "tile_k_part", lambda address, v: builder.call(
                 masked_load, [builder.bitcast(address, ptr), align, masks[v], zero]))
