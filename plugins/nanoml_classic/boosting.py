@@ -31,7 +31,10 @@ AUTO_EARLY_STOPPING_ROWS = 10_000  # early_stopping="auto" turns it on above thi
 # grow (learning_rate too large): stop rather than return a model of infinite error.
 DIVERGED_LOSS_RATIO = 1e6
 _NO_HISTOGRAM = np.empty((0, kernels.N_BINS, 3))  # build_histogram's "no parent"
-_NO_COUNTS = np.empty((0, kernels.N_BINS))  # build_histogram's "count the rows"
+# Nodes whose larger child has fewer rows than this have their children's splits searched
+# from the rows (find_splits_of_rows) rather than from stored histograms, whose zeroing,
+# subtraction and search over every bin would cost more than the rows do.
+DIRECT_ROWS = 4096
 
 
 def check_features(X, n_features=None):
@@ -75,22 +78,17 @@ def bin_thresholds(X, max_bins, rng):
     return thresholds, counts
 
 
-def _bin_counts(Xb):
-    """How many rows fall in each bin of each feature: (features, N_BINS) floats."""
-    counts = np.empty((Xb.shape[0], kernels.N_BINS))
-    for f, column in enumerate(Xb):
-        counts[f] = np.bincount(column, minlength=kernels.N_BINS)
-    return counts
-
-
-def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffer, params,
+def grow_tree(Xb, Xb_by_row, n_bins, thresholds, gradient, hessian, rows, buffer, params,
               spare):
     """Grow one tree leaf-wise on binned features; returns (node arrays, leaves).
 
+    `Xb` holds the codes feature by feature, `Xb_by_row` (the same codes, indexed alike)
+    row by row: a large node's histograms read columns, a small node's reads its rows,
+    each row's codes in one stretch of memory rather than one cache line per feature.
+
     `rows` (0 .. n-1 in order, so that histograms read the columns in order) is reordered
     until every leaf's rows are one segment; leaves are their (starts, ends, values), for
-    the caller to add to the raw predictions. `bin_counts` (features x bins) counts all
-    rows' bins: the root's counts, the same in every tree. `spare` is a list of histogram
+    the caller to add to the raw predictions. `spare` is a list of histogram
     arrays kept from tree to tree: the tree takes what it needs and gives every one back,
     because a fresh array costs more in page faults than a small node's histogram.
     """
@@ -101,14 +99,14 @@ def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffe
     gain = np.empty(d)
     split_bin = np.empty(d, np.int64)
     missing_left = np.empty(d, np.bool_)
+    left = np.empty((d, 3))
     nodes = []  # [feature, threshold, missing_left, left, right, g, h, count, start, end]
     heap = []
 
-    def histogram(start, end, parent=_NO_HISTOGRAM, counts=_NO_COUNTS):
+    def histogram(start, end, parent=_NO_HISTOGRAM):
         """The histogram of rows[start:end]; `parent`, when given, loses it in place."""
         hist = spare.pop() if spare else np.empty((d, kernels.N_BINS, 3))
-        kernels.build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent,
-                                counts)
+        kernels.build_histogram(Xb, rows, start, end, gradient, hessian, hist, parent)
         return hist
 
     def add_node(start, end, g, h, count):
@@ -118,32 +116,35 @@ def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffe
     def can_split(count, depth):
         return count >= 2 * min_leaf and (max_depth is None or depth < max_depth)
 
-    def consider(node, hist, depth):
-        _, _, _, _, _, g, h, count, _, _ = nodes[node]
-        kernels.find_splits(hist, n_bins, g, h, count, l2, min_leaf, MIN_HESSIAN,
-                            gain, split_bin, missing_left)
+    def consider(node, depth, hist=None):
+        """Push the node's best split onto the heap with its histogram, None for a node
+        searched from its rows."""
+        _, _, _, _, _, g, h, count, start, end = nodes[node]
+        if hist is None:
+            kernels.find_splits_of_rows(Xb_by_row, rows, start, end, gradient, hessian,
+                                        n_bins, g, h, count, l2, min_leaf, MIN_HESSIAN,
+                                        gain, split_bin, missing_left, left)
+        else:
+            kernels.find_splits(hist, n_bins, g, h, count, l2, min_leaf, MIN_HESSIAN,
+                                gain, split_bin, missing_left, left)
         f = int(np.argmax(gain))
         if gain[f] > 0.0:
-            b = int(split_bin[f])
-            left = hist[f, : b + 1].sum(axis=0)
-            if missing_left[f]:
-                left += hist[f, kernels.MISSING_BIN]
-            split = (f, b, bool(missing_left[f]), left)
+            split = (f, int(split_bin[f]), bool(missing_left[f]), left[f].copy())
             heapq.heappush(heap, (-gain[f], node, depth, split, hist))
-        else:
+        elif hist is not None:
             spare.append(hist)
 
     n = rows.shape[0]
     root = add_node(0, n, float(gradient.sum()), float(hessian.sum()), float(n))
     if can_split(n, 0):
-        consider(root, histogram(0, n, counts=bin_counts), 0)
+        consider(root, 0, histogram(0, n) if n >= DIRECT_ROWS else None)
     n_leaves = 1
     while heap and n_leaves < params["max_leaf_nodes"]:
-        _, node, depth, (f, b, to_left, left), hist = heapq.heappop(heap)
+        _, node, depth, (f, b, to_left, left_totals), hist = heapq.heappop(heap)
         parent = nodes[node]
         start, end = parent[8], parent[9]
         n_left = kernels.partition(Xb[f], rows, start, end, b, to_left, buffer)
-        g_left, h_left, c_left = (float(v) for v in left)
+        g_left, h_left, c_left = (float(v) for v in left_totals)
         children = (
             add_node(start, start + n_left, g_left, h_left, c_left),
             add_node(start + n_left, end, parent[5] - g_left, parent[6] - h_left,
@@ -152,18 +153,23 @@ def grow_tree(Xb, n_bins, bin_counts, thresholds, gradient, hessian, rows, buffe
         parent[:5] = [f, thresholds[f, b], to_left, children[0], children[1]]
         n_leaves += 1
         splittable = [c for c in children if can_split(nodes[c][7], depth + 1)]
-        if not splittable or n_leaves == params["max_leaf_nodes"]:
-            spare.append(hist)  # no child will split: no histograms to build
-            continue
         small, large = sorted(children, key=lambda c: nodes[c][7])
-        # the parent's histogram becomes the larger child's
-        small_hist = histogram(nodes[small][8], nodes[small][9], parent=hist)
-        for child, child_hist in ((small, small_hist), (large, hist)):
-            if child in splittable:
-                consider(child, child_hist, depth + 1)
-            else:
-                spare.append(child_hist)
-    spare.extend(entry[4] for entry in heap)
+        if (hist is not None and splittable and n_leaves < params["max_leaf_nodes"]
+                and nodes[large][7] >= DIRECT_ROWS):
+            # the parent's histogram becomes the larger child's
+            small_hist = histogram(nodes[small][8], nodes[small][9], parent=hist)
+            for child, child_hist in ((small, small_hist), (large, hist)):
+                if child in splittable:
+                    consider(child, depth + 1, child_hist)
+                else:
+                    spare.append(child_hist)
+            continue
+        if hist is not None:
+            spare.append(hist)
+        if n_leaves < params["max_leaf_nodes"]:
+            for child in splittable:
+                consider(child, depth + 1)
+    spare.extend(entry[4] for entry in heap if entry[4] is not None)
 
     columns = list(zip(*nodes, strict=True))
     leaves = np.flatnonzero(np.array(columns[3]) == kernels.LEAF)
@@ -297,8 +303,8 @@ class _Boosting(Learner):
         thresholds, counts = bin_thresholds(X, self.max_bins, rng)
         Xb = np.empty((X.shape[1], n), np.uint8)
         kernels.bin_features(X, thresholds, counts, Xb)
+        Xb_by_row = np.ascontiguousarray(Xb.T).T
         n_bins = counts + 1
-        bin_counts = _bin_counts(Xb)
         params = self.get_params()
         buffer = np.empty(n, np.int64)
         spare = []  # histogram arrays, reused by every tree
@@ -313,7 +319,7 @@ class _Boosting(Learner):
             grown = []
             for k in range(n_outputs):
                 rows = np.arange(n, dtype=np.int64)
-                tree, leaves = grow_tree(Xb, n_bins, bin_counts, thresholds, g[k], h[k],
+                tree, leaves = grow_tree(Xb, Xb_by_row, n_bins, thresholds, g[k], h[k],
                                          rows, buffer, params, spare)
                 kernels.add_leaf_values(rows, *leaves, raw[k])
                 grown.append(tree)

@@ -59,7 +59,7 @@ def test_binning_matches_searchsorted():
     assert n_bins[0] == 16 and n_bins[5] == len(np.unique(X[~np.isnan(X[:, 5]), 5]))
 
 
-@pytest.mark.parametrize("d", [6, 7])  # features go in pairs: an odd count leaves one alone
+@pytest.mark.parametrize("d", [6, 8, 19])  # features go 8 at a time: short, full, tail
 def test_histogram_and_subtraction_match_numpy(d):
     X, _ = _problem(400, d=d, missing=0.05)
     Xb, _, _ = _binned(X)
@@ -68,15 +68,11 @@ def test_histogram_and_subtraction_match_numpy(d):
     rows = rng.permutation(400).astype(np.int64)
     parent = np.empty((X.shape[1], kernels.N_BINS, 3))
     child = np.empty_like(parent)
-    nothing, uncounted = np.empty((0, kernels.N_BINS, 3)), np.empty((0, kernels.N_BINS))
-    kernels.build_histogram(Xb, rows, 0, 400, g, h, parent, nothing, uncounted)
+    kernels.build_histogram(Xb, rows, 0, 400, g, h, parent, np.empty((0, kernels.N_BINS, 3)))
     np.testing.assert_allclose(parent, _numpy_histogram(Xb, rows, g, h), atol=1e-12)
-    given = np.empty_like(parent)  # the root's counts, given rather than counted
-    kernels.build_histogram(Xb, rows, 0, 400, g, h, given, nothing, parent[:, :, 2].copy())
-    np.testing.assert_array_equal(given, parent)
-    for end in (150, 151):  # rows go two at a time: an even and an odd count
+    for end in (150, 151):
         sibling = parent.copy()
-        kernels.build_histogram(Xb, rows, 0, end, g, h, child, sibling, uncounted)
+        kernels.build_histogram(Xb, rows, 0, end, g, h, child, sibling)
         np.testing.assert_allclose(child, _numpy_histogram(Xb, rows[:end], g, h), atol=1e-12)
         np.testing.assert_allclose(sibling, _numpy_histogram(Xb, rows[end:], g, h),
                                    atol=1e-12)
@@ -137,7 +133,9 @@ def _numpy_tree_predictions(Xb, n_bins, g, h, params):
     return out
 
 
-def test_one_tree_matches_numpy_grower():
+@pytest.mark.parametrize("direct_rows", [0, 10**9])  # stored histograms; rows only
+def test_one_tree_matches_numpy_grower(direct_rows, monkeypatch):
+    monkeypatch.setattr(boosting, "DIRECT_ROWS", direct_rows)
     X, y = _problem(240, d=4, missing=0.1)
     y = y.astype(np.float64)
     params = {"max_iter": 1, "max_leaf_nodes": 6, "min_samples_leaf": 10,
@@ -164,7 +162,21 @@ def test_missing_values_go_to_the_better_side():
         assert (model.predict(np.full((5, 1), np.nan)) == missing_class).all()
 
 
-def test_same_model_whatever_the_thread_count():
+def test_stored_and_direct_searches_grow_the_same_trees(monkeypatch):
+    X, y = _problem(1500, d=11, missing=0.05)  # 11 features: a full group and a tail
+    fits = []
+    for direct_rows in (0, 10**9):
+        monkeypatch.setattr(boosting, "DIRECT_ROWS", direct_rows)
+        fits.append(GradientBoostingClassifier(max_iter=4).fit(X, y))
+    stored, direct = fits
+    for name in ("feature_", "threshold_", "left_", "missing_left_"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(direct, name))
+    np.testing.assert_allclose(stored.value_, direct.value_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("direct_rows", [0, 10**9])
+def test_same_model_whatever_the_thread_count(direct_rows, monkeypatch):
+    monkeypatch.setattr(boosting, "DIRECT_ROWS", direct_rows)
     X, y = _problem(300)
     threads = numba.get_num_threads()
     try:
