@@ -135,7 +135,8 @@ def grow_tree(Xb, Xb_by_row, n_bins, thresholds, gradient, hessian, rows, buffer
             spare.append(hist)
 
     n = rows.shape[0]
-    root = add_node(0, n, float(gradient.sum()), float(hessian.sum()), float(n))
+    root = add_node(0, n, float(gradient.sum(dtype=np.float64)),
+                    float(hessian.sum(dtype=np.float64)), float(n))
     if can_split(n, 0):
         consider(root, 0, histogram(0, n) if n >= DIRECT_ROWS else None)
     n_leaves = 1
@@ -315,7 +316,12 @@ class _Boosting(Learner):
             scores = [-loss(y_val, raw_val.T)]
         start = loss(y, raw)
         for iteration in range(1, self.max_iter + 1):
-            g, h = gradients(y, raw)
+            # float32, as scikit-learn and LightGBM keep them (sums stay float64): in
+            # float64, 100 iterations on 60k Fashion-MNIST rows grew a leaf of value
+            # -150 at iteration 51 (20 rows, 8 of them confidently wrong, hessian
+            # 0.005) and test accuracy fell from 0.886 to 0.821; in float32 no leaf
+            # passes 50. Half the bytes to gather, too.
+            g, h = (values.astype(np.float32) for values in gradients(y, raw))
             grown = []
             for k in range(n_outputs):
                 rows = np.arange(n, dtype=np.int64)

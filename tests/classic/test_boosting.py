@@ -142,7 +142,8 @@ def test_one_tree_matches_numpy_grower(direct_rows, monkeypatch):
               "l2_regularization": 1.0, "learning_rate": 0.5, "max_bins": 32}
     model = GradientBoostingRegressor(**params).fit(X, y)
     Xb, _, n_bins = _binned(X, max_bins=32)
-    g, h = model.baseline_[0] - y, np.ones_like(y)
+    g = (model.baseline_[0] - y).astype(np.float32).astype(np.float64)  # as the model does
+    h = np.ones_like(y)
     expected = _numpy_tree_predictions(Xb, n_bins, g, h, params)
     assert (model.left_ != kernels.LEAF).sum() == params["max_leaf_nodes"] - 1
     np.testing.assert_allclose(model.predict(X) - model.baseline_[0], expected, atol=1e-12)
