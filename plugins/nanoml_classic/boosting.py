@@ -2,8 +2,10 @@
 
 Features are binned once into uint8 codes (up to 255 quantile bins and one for missing
 values). Each tree grows leaf-wise, always splitting the leaf whose best split lowers the
-second-order loss most, until `max_leaf_nodes`; a node's histogram is built for the smaller
-child only and the sibling's is the parent's minus it. Leaves hold -G / (H + l2) times the
+second-order loss most, until `max_leaf_nodes`. While the larger child has DIRECT_ROWS rows
+or more, a node's histogram is built for the smaller child only and the sibling's is the
+parent's minus it; below that, both children's splits are searched straight from their
+rows, without stored histograms. Leaves hold -G / (H + l2) times the
 learning rate. A fitted model is its trees as flat arrays (see boosting_kernels), trees
 ordered iteration by iteration and, within one, class by class.
 """

@@ -1,6 +1,7 @@
 """Numba kernels of histogram gradient boosting: binning, histograms, splits, partitions, walks.
 
-Features are binned once into ``uint8`` codes stored feature-major, ``Xb[feature, row]``:
+Features are binned once into ``uint8`` codes, ``Xb[feature, row]``, stored feature-major
+for large nodes and row-major (the same indexing, a transposed copy) for small ones:
 bins ``0 .. n_bins[f] - 1`` hold known values (bin ``b`` holds ``thresholds[f, b-1] < x <=
 thresholds[f, b]``) and ``MISSING_BIN`` holds NaN. A histogram is ``hist[feature, bin]`` =
 (sum of gradients, sum of hessians, count) over a node's rows. A node's rows are one
