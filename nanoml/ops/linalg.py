@@ -39,8 +39,9 @@ def rmatmul(a, b):
 
 
 # Linear's forward takes the tiled GEMM (`kernels.matmul` on the transposed weight) from this
-# many rows and output features on, and one dot product per output (`matmul_nt`) below:
-# with few outputs (a classifier's head) or few rows, the dot products win.
+# many rows and output features on, and `matmul_nt` below: one dot product per output where
+# there are few outputs (a classifier's head), else tiles on panels packed straight from the
+# weight's rows (few rows would not repay a transposed copy).
 TILED_MIN_ROWS = 64
 TILED_MIN_FEATURES = 32
 

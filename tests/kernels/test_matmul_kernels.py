@@ -6,8 +6,9 @@ import pytest
 from nanoml.kernels import cpu
 
 DTYPES = [np.float32, np.float64]
-# (M, K, N): the tutorial CNN's dense layer at batch 32, a single row, ragged row bands.
-SHAPES = [(32, 5408, 10), (1, 7, 3), (13, 37, 9)]
+# (M, K, N): the tutorial CNN's dense layer at batch 32, a single row, ragged row bands,
+# and wide layers (N above PACK_MIN_COLUMNS), one above SERIAL_WORK and one below.
+SHAPES = [(32, 5408, 10), (1, 7, 3), (13, 37, 9), (21, 300, 100), (3, 20, 100)]
 
 
 def tol(dtype, K):
@@ -40,3 +41,15 @@ def test_products_match_numpy(dtype, M, K, N):
         serial_out = np.full(expected.shape, np.nan, dtype)
         serial(getattr(cpu, name))(a, b, serial_out)
         np.testing.assert_allclose(out, serial_out, **tol(dtype, summed), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M, K, N", SHAPES)
+def test_matmul_takes_a_transposed_b(dtype, M, K, N):
+    """A `b` whose rows are not unit-stride is packed whatever its size."""
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((N, K)).astype(dtype).T
+    out = np.full((M, N), np.nan, dtype)
+    cpu.matmul(a, b, out)
+    np.testing.assert_allclose(out, a @ b, **tol(dtype, K))

@@ -8,8 +8,8 @@ CNN) they beat the OpenBLAS that NumPy ships, run on one thread while training (
 Policy: ``cache=True``, ``parallel=True`` with ``prange`` over rows of the output (each
 iteration writes its own rows), except for products below `SERIAL_WORK`, which stay on the
 calling thread; ``fastmath={"contract", "reassoc"}`` only in `matmul_nt`'s dot
-products, so that they vectorise. All three take 2-D float arrays of one dtype; `b` and
-`out` need unit stride along their rows, and `a` too in `matmul_nt`.
+products, so that they vectorise. All three take 2-D float arrays of one dtype; `out`
+needs unit stride along its rows, and `a` too in `matmul_nt`.
 """
 
 import numba
@@ -34,17 +34,19 @@ _GROUP_ROWS = 64
 def matmul(a, b, out):
     """``out = a @ b`` for a (M, K), b (K, N), spread over threads.
 
-    Narrow `b`: bands of rows of `out`. Wide `b`: packed into panels of one tile's columns
-    first (`gemm.pack_panel`), then groups of rows times groups of panels. The tiles are
-    `nanoml.kernels.cpu.gemm`'s; `a` may be a transposed view.
+    Narrow `b`: bands of rows of `out`. Wide `b`, or one whose rows are not unit-stride (a
+    transposed view): packed into panels of one tile's columns first (`gemm.pack_panel`),
+    then groups of rows times groups of panels. The tiles are `nanoml.kernels.cpu.gemm`'s;
+    `a` may be a transposed view.
     """
     M, K = a.shape
     N = b.shape[1]
-    if M * K * N < SERIAL_WORK:
+    in_place = b.strides[1] == b.itemsize  # else only packed panels give the tiles unit rows
+    if M * K * N < SERIAL_WORK and in_place:
         matmul_rows(a, b, out, 0, M)
         return
     bands = (M + ROWS - 1) // ROWS
-    if N <= PACK_MIN_COLUMNS:
+    if N <= PACK_MIN_COLUMNS and in_place:
         for band in prange(bands):
             matmul_rows(a, b, out, band * ROWS, min(M, band * ROWS + ROWS))
         return
@@ -82,10 +84,15 @@ def _dot_rows(a, b, out, i):
 def matmul_nt(a, b, out):
     """``out = a @ b.T`` for a (M, K), b (N, K): Linear's forward, ``x @ weight.T``.
 
-    Every output is one dot product of two contiguous rows; with few columns (N = 10)
-    that beats tiling, which would need ``b.T`` copied to unit-stride rows first.
+    With few columns (N = 10) every output is one dot product of two contiguous rows,
+    which beats tiling: that would need ``b.T`` copied to unit-stride rows first. From
+    PACK_MIN_COLUMNS columns on, `matmul` packs ``b.T`` into panels and tiles: batch 32,
+    784 -> 256 features, 2 threads, 0.19 ms against 0.45 ms of dot products.
     """
     M, K = a.shape
+    if b.shape[0] > PACK_MIN_COLUMNS and M * K * b.shape[0] >= SERIAL_WORK:
+        matmul(a, b.T, out)
+        return
     if M * K * b.shape[0] < SERIAL_WORK:
         for i in range(M):
             _dot_rows(a, b, out, i)
