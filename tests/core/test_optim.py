@@ -75,7 +75,6 @@ def test_rmsprop_kernel_matches_numpy(dtype, momentum):
         np.testing.assert_allclose(buf, step, **tol(dtype))
 
 
-
 @pytest.mark.parametrize("name, n_arrays, scalars", [
     ("sgd", 3, (0.1, 0.9, 0.01, True)),
     ("adam", 4, (0.01, 0.8, 0.95, 1e-6, 0.1, False, 3)),
@@ -92,6 +91,7 @@ def test_large_parameters_update_in_blocks_exactly_as_on_one_thread(name, n_arra
     for blocked, serial in zip(arrays_, state, strict=True):
         np.testing.assert_array_equal(blocked, serial)
     assert not np.array_equal(arrays_[0], np.abs(arrays(n, np.float32, seed=1)[0]))  # updated
+
 
 CASES = {
     "sgd": (lambda ps: optim.SGD(ps, lr=0.1), "SGD", {"lr": 0.1}),

@@ -90,12 +90,13 @@ def matmul_nt(a, b, out):
     784 -> 256 features, 2 threads, 0.19 ms against 0.45 ms of dot products.
     """
     M, K = a.shape
-    if b.shape[0] > PACK_MIN_COLUMNS and M * K * b.shape[0] >= SERIAL_WORK:
-        matmul(a, b.T, out)
-        return
-    if M * K * b.shape[0] < SERIAL_WORK:
+    N = b.shape[0]
+    if M * K * N < SERIAL_WORK:
         for i in range(M):
             _dot_rows(a, b, out, i)
+        return
+    if N > PACK_MIN_COLUMNS:
+        matmul(a, b.T, out)
         return
     for i in prange(M):
         _dot_rows(a, b, out, i)
