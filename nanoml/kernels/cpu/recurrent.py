@@ -10,12 +10,13 @@ Layout and work split:
   hidden state is one contiguous (B, H) block.
 - The batch rows are split into chunks of one matmul tile's height, spread over the threads
   (``prange``): the rows' recurrences are independent, so each chunk runs the whole sequence
-  with no synchronisation per step. Each step is two small products, ``x_t @ w_ih.T``
-  (straight into the saved gate buffer) and ``h @ w_hh.T``, then fused passes over the
-  gates. The products use the register-tiled GEMM of `nanoml.kernels.cpu.gemm` (BLAS
-  threading does not pay at these sizes; the tile height costs no GEMM speed). ``w_hh`` is
-  packed into panels once per call: unpacked, the rows of a power-of-two-wide weight lie a
-  page apart, so that each step reads them past the L1 and the TLB.
+  with no synchronisation per step. An RNN or LSTM step is one small product,
+  ``[x_t, h_{t-1}] @ [w_ih, w_hh].T``, straight into the saved gate buffer, then fused passes
+  over the gates; a GRU step is two (its n gate needs the hidden part alone). The products
+  use the register-tiled GEMM of `nanoml.kernels.cpu.gemm` (BLAS threading does not pay at
+  these sizes; the tile height costs no GEMM speed). The weights are packed into panels once
+  per call: unpacked, the rows of a power-of-two-wide weight lie a page apart, so that each
+  step reads them past the L1 and the TLB.
 - Backward keeps every step's gate gradients, so that each weight gradient is one GEMM over
   all steps at the end, split into row bands over the threads; bias gradients are summed per
   chunk on the way.
@@ -23,8 +24,10 @@ The caller allocates the outputs, the saved activations and the large scratch (t
 gradients, as arguments of the backward kernels); small per-call scratch is allocated here.
 
 Policy for every kernel: ``cache=True``; ``error_model="numpy"`` so that float division does
-not carry a zero check, which lets LLVM vectorise the gate loops; no ``fastmath`` (NaN must
-propagate); ``parallel=True`` on the entry points, with few parallel regions per call (each
+not carry a zero check, which lets LLVM vectorise the gate loops; of ``fastmath`` only
+``contract`` (multiply-adds fused; NaN still propagates); constants typed ``float32`` (an
+integer 1 beside a float32 promotes the loop to float64, at half the vector width);
+``parallel=True`` on the entry points, with few parallel regions per call (each
 costs a wake-up of every thread), and results identical for any thread count (tested).
 """
 
@@ -36,9 +39,20 @@ from numba import prange, types
 from numba.extending import overload
 
 from nanoml.kernels.cpu.buffers import copy, zeros
-from nanoml.kernels.cpu.gemm import ROWS, matmul, matmul_packed, matmul_rows, pack
+from nanoml.kernels.cpu.gemm import (
+    COLUMN_BYTES,
+    ROWS,
+    matmul,
+    matmul_packed,
+    matmul_rows,
+    pack,
+    pack_panel,
+)
 
-_JIT = {"cache": True, "error_model": "numpy"}
+_JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
+# 1 of the arrays' own float type: float32 keeps float32 loops in float32, and float64
+# arithmetic takes it exactly.
+_ONE = np.float32(1)
 
 
 def _tanh(x):
@@ -100,9 +114,15 @@ def _sigmoid_add(z, a, b):
 
 
 @numba.njit(**_JIT)
-def _tanh_add(z, a, b):
+def _sigmoid_bias(z, b):
     for j in range(z.size):
-        z[j] = _tanh(z[j] + a[j] + b[j])
+        z[j] = _sigmoid(z[j] + b[j])
+
+
+@numba.njit(**_JIT)
+def _tanh_bias(z, b):
+    for j in range(z.size):
+        z[j] = _tanh(z[j] + b[j])
 
 
 @numba.njit(**_JIT)
@@ -113,9 +133,33 @@ def _accumulate(total, a):
 
 @numba.njit(**_JIT)
 def _prepare(w_ih, w_hh, b_ih, b_hh):
-    """w_ih.T made contiguous for `matmul`, w_hh.T packed for `matmul_packed` (a narrow
-    input's products are too short for packing to pay), and the summed bias."""
+    """A GRU's weights: w_ih.T made contiguous for `matmul`, w_hh.T packed for
+    `matmul_packed` (a narrow input's products are too short for packing to pay), and the
+    summed bias."""
     return np.ascontiguousarray(w_ih.T), pack(w_hh.T), b_ih + b_hh
+
+
+@numba.njit(**_JIT)
+def _stacked(w_ih, w_hh):
+    """``[w_ih, w_hh].T`` (I+H, G) packed for `matmul_packed` (see `gemm.pack`), read straight
+    from the two weights, and the step's input ``[x_t, h_{t-1}]`` is multiplied in one product."""
+    n_in = w_ih.shape[1]
+    step = COLUMN_BYTES // w_ih.itemsize
+    packed = np.empty(((w_ih.shape[0] + step - 1) // step, n_in + w_hh.shape[1], step),
+                      w_ih.dtype)
+    for m in range(packed.shape[0]):
+        pack_panel(w_ih.T, m, packed[:, :n_in])
+        pack_panel(w_hh.T, m, packed[:, n_in:])
+    return packed
+
+
+@numba.njit(**_JIT)
+def _step_input(xh, x, hs, t, b0):
+    """``xh[i] = [x[b0+i, t], hs[t, b0+i]]`` for the chunk's rows: one step's product operand."""
+    n_in = x.shape[2]
+    for i in range(xh.shape[0]):
+        copy(xh[i, :n_in], x[b0 + i, t])
+        copy(xh[i, n_in:], hs[t, b0 + i])
 
 
 @numba.njit(**_JIT)
@@ -182,18 +226,18 @@ def _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db
 @numba.njit(parallel=True, **_JIT)
 def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
     """Run the sequence; fills ``out`` (B, T, H), ``h_n`` (B, H) and ``hs`` (T+1, B, H)."""
-    B, T, _ = x.shape
+    B, T, n_in = x.shape
     H = h0.shape[1]
-    w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w, bias = _stacked(w_ih, w_hh), b_ih + b_hh
     _set_first(hs, h0)
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
-        rec = np.empty((b1 - b0, H), x.dtype)
+        xh = np.empty((b1 - b0, n_in + H), x.dtype)
         for t in range(T):
-            matmul(x[b0:b1, t], w_ih_t, hs[t + 1, b0:b1])
-            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
+            _step_input(xh, x, hs, t, b0)
+            matmul_packed(xh, w, hs[t + 1, b0:b1])
             for b in range(b0, b1):
-                _tanh_add(hs[t + 1, b], rec[b - b0], bias)
+                _tanh_bias(hs[t + 1, b], bias)
                 copy(out[b, t], hs[t + 1, b])
     _finish(hs, h_n)
 
@@ -201,7 +245,7 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
 @numba.njit(**_JIT)
 def _rnn_cell_backward(dpre, dh, dout, h):
     for j in range(dpre.size):
-        dpre[j] = (dh[j] + dout[j]) * (1 - h[j] * h[j])
+        dpre[j] = (dh[j] + dout[j]) * (_ONE - h[j] * h[j])
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -251,22 +295,22 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
     Saved for backward: ``hs``/``cs`` (T+1, B, H) hidden and cell states including the
     initial ones, ``gates`` (T, B, 4H) the activated gates i, f, g, o.
     """
-    B, T, _ = x.shape
+    B, T, n_in = x.shape
     H = h0.shape[1]
-    w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
+    w, bias = _stacked(w_ih, w_hh), b_ih + b_hh
     _set_first(hs, h0)
     _set_first(cs, c0)
     for chunk in prange(-(-B // ROWS)):
         b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
-        rec = np.empty((b1 - b0, 4 * H), x.dtype)
+        xh = np.empty((b1 - b0, n_in + H), x.dtype)
         for t in range(T):
-            matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
-            matmul_packed(hs[t, b0:b1], w_hh_p, rec)
+            _step_input(xh, x, hs, t, b0)
+            matmul_packed(xh, w, gates[t, b0:b1])  # activated in place below
             for b in range(b0, b1):
-                g, r = gates[t, b], rec[b - b0]
-                _sigmoid_add(g[:2 * H], r[:2 * H], bias[:2 * H])
-                _tanh_add(g[2 * H:3 * H], r[2 * H:3 * H], bias[2 * H:3 * H])
-                _sigmoid_add(g[3 * H:], r[3 * H:], bias[3 * H:])
+                g = gates[t, b]
+                _sigmoid_bias(g[:2 * H], bias[:2 * H])
+                _tanh_bias(g[2 * H:3 * H], bias[2 * H:3 * H])
+                _sigmoid_bias(g[3 * H:], bias[3 * H:])
                 _lstm_cell(g, cs[t, b], cs[t + 1, b], hs[t + 1, b])
                 copy(out[b, t], hs[t + 1, b])
     _finish(hs, h_n)
@@ -287,16 +331,16 @@ def _lstm_cell_backward(dg, dc, dh, gates, c_prev, c):
     for j in range(H):
         tc = do[j]
         o = go[j]
-        dc[j] += dh[j] * o * (1 - tc * tc)
-        do[j] = dh[j] * tc * o * (1 - o)
+        dc[j] += dh[j] * o * (_ONE - tc * tc)
+        do[j] = dh[j] * tc * o * (_ONE - o)
     for j in range(H):
         i = gi[j]
         g = gg[j]
-        di[j] = dc[j] * g * i * (1 - i)
-        dgg[j] = dc[j] * i * (1 - g * g)
+        di[j] = dc[j] * g * i * (_ONE - i)
+        dgg[j] = dc[j] * i * (_ONE - g * g)
     for j in range(H):
         f = gf[j]
-        df[j] = dc[j] * c_prev[j] * f * (1 - f)
+        df[j] = dc[j] * c_prev[j] * f * (_ONE - f)
         dc[j] *= f
 
 
@@ -344,7 +388,7 @@ def _gru_cell(gates, rec_n, b_in, b_hn, hn, h_prev, h):
     for j in range(H):
         n[j] = _tanh(n[j] + b_in[j] + r[j] * hn[j])
     for j in range(H):
-        h[j] = (1 - z[j]) * n[j] + z[j] * h_prev[j]
+        h[j] = (_ONE - z[j]) * n[j] + z[j] * h_prev[j]
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -383,10 +427,10 @@ def _gru_cell_backward(dgx, dgh, direct, dh, gates, hn, h_prev):
     r, z, n = gates[:H], gates[H:2 * H], gates[2 * H:]
     dr, dz, dn = dgx[:H], dgx[H:2 * H], dgx[2 * H:]
     for j in range(H):
-        dn[j] = dh[j] * (1 - z[j]) * (1 - n[j] * n[j])
-        dz[j] = dh[j] * (h_prev[j] - n[j]) * z[j] * (1 - z[j])
+        dn[j] = dh[j] * (_ONE - z[j]) * (_ONE - n[j] * n[j])
+        dz[j] = dh[j] * (h_prev[j] - n[j]) * z[j] * (_ONE - z[j])
     for j in range(H):
-        dr[j] = dn[j] * hn[j] * r[j] * (1 - r[j])
+        dr[j] = dn[j] * hn[j] * r[j] * (_ONE - r[j])
         direct[j] = dh[j] * z[j]
     copy(dgh[:2 * H], dgx[:2 * H])
     dhn = dgh[2 * H:]
