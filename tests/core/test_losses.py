@@ -39,6 +39,27 @@ def test_softmax_xent_kernels_match_numpy(dtype, n, c):
     np.testing.assert_allclose(grad, 0.5 * (ref_probs - onehot), rtol=rtol, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_xent_masked_and_extreme_logits(dtype):
+    """-inf (a masked class) and logits far below the row's maximum give probability 0, as
+    NumPy's exp does; NaN shows in its row only; every shift the float32 exp sees, from 0 to
+    below its range, matches NumPy's to float32 precision."""
+    shifts = -np.concatenate([np.linspace(0, 90, 1001), [100, 1e4, np.inf]])
+    logits = np.stack([np.r_[0.0, s] for s in shifts] + [[np.nan, 1.0]]).astype(dtype)
+    n = logits.shape[0]
+    labels = np.zeros(n, dtype=np.int64)
+    probs, losses_out = np.empty_like(logits), np.empty(n, dtype=dtype)
+    cpu.softmax_xent_forward(logits, labels, probs, losses_out)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(logits.astype(np.float64) - np.nanmax(logits, axis=1, keepdims=True))
+    ref = e / e.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs[:-1], ref[:-1], rtol=2e-6, atol=np.finfo(dtype).tiny)
+    assert (probs[-3:-1, 1] == 0).all()  # exp(-1e4), exp(-inf): exactly 0
+    np.testing.assert_allclose(losses_out[-2], 0.0, atol=1e-7)  # the masked row's label: p = 1
+    assert np.isnan(probs[-1]).all() and np.isnan(losses_out[-1])
+    assert np.isfinite(probs[:-1]).all() and np.isfinite(losses_out[:-1]).all()
+
+
 def test_cross_entropy_is_stable_and_float32_in_float32_out():
     logits = tensor([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]], requires_grad=True)
     loss = losses.cross_entropy(logits, np.array([1, 2]))

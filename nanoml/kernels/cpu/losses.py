@@ -2,16 +2,74 @@
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba.extending import overload
 
 # fastmath off: the max-shift is what keeps exp() finite, and inf/NaN logits must show up
 # in the loss rather than be optimised away. error_model="numpy": inf/NaN, not exceptions,
 # as in the NumPy code around it.
 _JIT = {"cache": True, "fastmath": False, "error_model": "numpy"}
 # Rows are short (classes): the forward spreads rows over the threads only from this many
-# logits on (a language model's batch: 3,200 rows of 105 characters), where the scalar
-# exp() of every logit costs milliseconds; below, waking the threads would cost more.
+# logits on (a language model's batch: 3,200 rows of 105 characters); below, waking the
+# threads would cost more.
 PARALLEL_MIN = 1 << 16
+
+# exp of a float32 at most 0 (a logit minus its row's maximum), as Cephes' expf computes it:
+# x = n ln 2 + r with |r| <= ln 2 / 2, e^r by a degree-7 polynomial, 2^n from a table. libm's
+# expf is a call per logit that keeps the row loop scalar; this vectorises (about 1 ulp).
+_LOG2E = np.float32(1.44269504088896341)
+_LN2_HI = np.float32(0.693359375)
+_LN2_LO = np.float32(-2.12194440e-4)
+_HALF = np.float32(0.5)
+_ONE = np.float32(1)
+_EXP_FLOOR = np.float32(-87.33654)  # ln(2^-126): below it the result is 0 (no subnormals)
+_POW2 = (2.0 ** np.arange(-126, 1)).astype(np.float32)  # 2^n for n in [-126, 0]
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _exp_f32_nonpositive(x):
+    vanishes = x < _EXP_FLOOR  # -inf (a masked logit) gives exactly 0, as NumPy's exp does
+    x = _EXP_FLOOR if vanishes else x  # NaN passes both comparisons
+    x = np.float32(0) if x > 0 else x
+    n = np.floor(x * _LOG2E + _HALF)
+    r = x - n * _LN2_HI - n * _LN2_LO
+    p = np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * r * r + r + _ONE
+    k = np.int64(n) + 126 if n == n else 0  # NaN: any entry, p is NaN already
+    return np.float32(0) if vanishes else p * _POW2[k]
+
+
+def _exp_shifted(x):
+    """exp(x) for x <= 0 (or NaN): the polynomial in float32, NumPy's exp in float64."""
+    return np.exp(x)
+
+
+@overload(_exp_shifted)
+def _exp_shifted_overload(x):
+    if x == types.float32:
+        return lambda x: _exp_f32_nonpositive(x)
+    return lambda x: np.exp(x)
+
+
+@numba.njit(**_JIT)
+def _exp_minus(out, values, peak):
+    """``out = exp(values - peak)`` for 1-D views, ``peak`` at least every value (one loop
+    over two arrays, which LLVM vectorises)."""
+    for j in range(out.size):
+        out[j] = _exp_shifted(values[j] - peak)
+
+
+@numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _row_total(values):
+    """Sum of a non-empty row in its own dtype, in any order (so that it vectorises)."""
+    total = values[0]
+    for j in range(1, values.size):
+        total += values[j]
+    return total
 
 
 @numba.njit(**_JIT)
@@ -21,14 +79,12 @@ def _softmax_xent_row(logits, labels, probs_out, losses_out, i):
     for j in range(1, c):
         if logits[i, j] > peak:
             peak = logits[i, j]
-    total = 0.0
+    row = probs_out[i]
+    _exp_minus(row, logits[i], peak)
+    total = _row_total(row)
+    inv = _ONE / total
     for j in range(c):
-        e = np.exp(logits[i, j] - peak)
-        probs_out[i, j] = e
-        total += e
-    inv = 1.0 / total
-    for j in range(c):
-        probs_out[i, j] *= inv
+        row[j] *= inv
     losses_out[i] = np.log(total) + peak - logits[i, labels[i]]
 
 
