@@ -7,8 +7,9 @@ from nanoml.kernels import cpu
 
 DTYPES = [np.float32, np.float64]
 # (M, K, N): the tutorial CNN's dense layer at batch 32, a single row, ragged row bands,
-# and wide layers (N above PACK_MIN_COLUMNS), one above SERIAL_WORK and one below.
-SHAPES = [(32, 5408, 10), (1, 7, 3), (13, 37, 9), (21, 300, 100), (3, 20, 100)]
+# and wide layers (N above PACK_MIN_COLUMNS): few rows (matmul_nt's flipped product), more
+# rows (panels packed from b), and one below SERIAL_WORK.
+SHAPES = [(32, 5408, 10), (1, 7, 3), (13, 37, 9), (21, 300, 100), (40, 50, 80), (3, 20, 100)]
 
 
 def tol(dtype, K):
