@@ -40,8 +40,9 @@ def rmatmul(a, b):
 
 # Linear's forward takes the tiled GEMM (`kernels.matmul` on the transposed weight) from this
 # many rows and output features on, and `matmul_nt` below: one dot product per output where
-# there are few outputs (a classifier's head), else tiles on panels packed straight from the
-# weight's rows (few rows would not repay a transposed copy).
+# there are few outputs (a classifier's head), else tiles that read the weight without a
+# transposed copy of it, which few rows would not repay (the weight's rows in place against
+# a transposed copy of x, or panels packed from the weight's rows).
 TILED_MIN_ROWS = 64
 TILED_MIN_FEATURES = 32
 
