@@ -74,8 +74,11 @@ def linear_parts(x, weight, bias):
         x2 = xp.contiguous(x.data.reshape(rows, in_features))
         out = xp.empty((rows, out_features), w.dtype)
         if rows >= TILED_MIN_ROWS and out_features >= TILED_MIN_FEATURES:
-            # Enough rows to repay a transposed copy of the weight for the tiled GEMM.
-            k.matmul(x2, xp.contiguous(xp.transpose(w, (1, 0))), out)
+            # Enough rows to repay a transposed copy of the weight for the tiled GEMM. The
+            # host's packs its panels straight from the transposed view (one pass over the
+            # weight, not a copy and then a packing); a device's wants it contiguous.
+            w_t = xp.transpose(w, (1, 0))
+            k.matmul(x2, w_t if xp.host else xp.contiguous(w_t), out)
         else:
             k.matmul_nt(x2, w, out)
         out = out.reshape(shape[:-1] + (out_features,))

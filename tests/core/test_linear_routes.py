@@ -34,6 +34,25 @@ def test_both_routes_compute_the_products(monkeypatch, x_dtype, w_dtype, kernels
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, n_in, n_out", [
+    (6, 7, 5),      # one dot product per output
+    (6, 300, 100),  # few rows, wide: the weight's rows against a transposed copy of x
+    (40, 50, 80),   # more rows, wide: panels packed from the weight's rows
+    (70, 50, 40),   # the tiled GEMM on the transposed weight (a view on the host)
+])
+def test_every_forward_route_matches_numpy(dtype, rows, n_in, n_out):
+    rng = np.random.default_rng(1)
+    x, w, b = (rng.standard_normal((rows, n_in)), rng.standard_normal((n_out, n_in)),
+               rng.standard_normal(n_out))
+    ours = grads(*(tensor(a, requires_grad=True, dtype=dtype) for a in (x, w, b)))
+    g = np.linspace(-1, 1, rows * n_out).reshape(rows, n_out)
+    expected = [x @ w.T + b, g @ w, g.T @ x, g.sum(axis=0)]
+    tol = {"rtol": 1e-4, "atol": 1e-3} if dtype == np.float32 else {"rtol": 1e-10, "atol": 1e-10}
+    for got, want in zip(ours, expected, strict=True):
+        np.testing.assert_allclose(got, want, **tol)
+
+
 def test_mismatched_features_still_raise():
     with pytest.raises(ValueError):
         F.linear(tensor(np.ones((4, 6))), tensor(np.ones((2, 3))))
