@@ -5,6 +5,7 @@ import numpy as np
 from nanoml import backend
 from nanoml.autograd import Tensor, apply
 from nanoml.errors import InputError
+from nanoml.kernels.cpu.masks import dropout_mask
 from nanoml.ops.shape import getitem
 
 
@@ -21,9 +22,10 @@ def dropout(x, p=0.5, training=True, rng=None):
     rng = np.random.default_rng() if rng is None else rng
     xp = backend.of(x.data)
     dtype = x.data.dtype
-    # Drawn on the host from the same generator, so a seed gives the same masks on every
-    # device; one upload of the mask per call where the device is not the host.
-    mask = (rng.random(x.data.shape, dtype=dtype) >= p) * dtype.type(1.0 / (1.0 - p))
+    # Made on the host from one draw of the generator, so a seed gives the same masks on
+    # every device; one upload of the mask per call where the device is not the host.
+    mask = np.empty(x.data.shape, dtype)
+    dropout_mask(int(rng.integers(0, 2**63)), p, mask)
     mask = xp.from_host(mask)
     return apply(xp.mul(x.data, mask), (x,), lambda g: (xp.mul(g, mask),))
 
