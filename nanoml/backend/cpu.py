@@ -17,6 +17,7 @@ from nanoml.backend.base import Backend
 from nanoml.errors import InputError
 from nanoml.kernels.cpu.buffers import add_rows
 from nanoml.kernels.cpu.elementwise import PARALLEL_MIN
+from nanoml.kernels.cpu.masks import dropout_mask
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -141,6 +142,13 @@ class Cpu(Backend):
 
     def clip(self, x, low, high):
         return np.clip(x, low, high)
+
+    def dropout_mask(self, seed, p, shape, dtype):
+        """Inverted dropout's mask for stream `seed` (see `nanoml.kernels.cpu.masks`): the
+        host makes every device's masks, so a seed gives the same ones everywhere."""
+        mask = np.empty(shape, dtype)
+        dropout_mask(seed, p, mask)
+        return mask
 
     def relu(self, x, out=None):
         if _parallel_pass(x, *(() if out is None else (out,))):

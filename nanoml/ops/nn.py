@@ -5,7 +5,6 @@ import numpy as np
 from nanoml import backend
 from nanoml.autograd import Tensor, apply
 from nanoml.errors import InputError
-from nanoml.kernels.cpu.masks import dropout_mask
 from nanoml.ops.shape import getitem
 
 
@@ -24,8 +23,7 @@ def dropout(x, p=0.5, training=True, rng=None):
     dtype = x.data.dtype
     # Made on the host from one draw of the generator, so a seed gives the same masks on
     # every device; one upload of the mask per call where the device is not the host.
-    mask = np.empty(x.data.shape, dtype)
-    dropout_mask(int(rng.integers(0, 2**63)), p, mask)
+    mask = backend.CPU.dropout_mask(int(rng.integers(0, 2**63)), p, x.data.shape, dtype)
     mask = xp.from_host(mask)
     return apply(xp.mul(x.data, mask), (x,), lambda g: (xp.mul(g, mask),))
 
