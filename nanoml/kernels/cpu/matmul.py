@@ -85,29 +85,26 @@ def _dot_rows(a, b, out, i):
 
 
 @numba.njit(cache=True)
-def _transposed(a):
-    """A C-contiguous copy of ``a.T`` (serial: called for small operands)."""
-    t = np.empty((a.shape[1], a.shape[0]), a.dtype)
-    for k in range(a.shape[1]):
-        for i in range(a.shape[0]):
-            t[k, i] = a[i, k]
-    return t
+def _transpose_into(src, dst):
+    """``dst = src.T``, row by row of `dst` (serial: called for small operands)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[j, i]
 
 
 @numba.njit(cache=True, parallel=True)
 def _matmul_nt_flipped(a, b, out):
     """``out = a @ b.T`` as ``(b @ a.T).T``, in bands of rows of b: the tiles read b's rows
     in place and one panel of ``a.T``, so the copy made is of a (M x K), not of b."""
-    M = a.shape[0]
+    M, K = a.shape
     N = b.shape[0]
-    a_t = _transposed(a)
+    a_t = np.empty((K, M), a.dtype)
+    _transpose_into(a, a_t)
     out_t = np.empty((N, M), a.dtype)
     band = 4 * ROWS
     for k in prange((N + band - 1) // band):
         matmul_rows(b, a_t, out_t, k * band, min(N, k * band + band))
-    for i in range(M):
-        for j in range(N):
-            out[i, j] = out_t[j, i]
+    _transpose_into(out_t, out)
 
 
 @numba.njit(cache=True, parallel=True)
