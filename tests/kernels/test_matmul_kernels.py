@@ -54,3 +54,19 @@ def test_matmul_takes_a_transposed_b(dtype, M, K, N):
     out = np.full((M, N), np.nan, dtype)
     cpu.matmul(a, b, out)
     np.testing.assert_allclose(out, a @ b, **tol(dtype, K))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M, K, N", [(70, 600, 100), (130, 257, 77), (5, 1000, 66)])
+def test_matmul_packs_a_transposed_a_to_the_same_sums(dtype, M, K, N):
+    """A transposed `a` (a weight gradient's ``g.T``) is packed into micro-panels: ragged
+    last panels, several blocks of the inner dimension and row groups split over panel
+    groups give NumPy's product, and exactly the sums of the unpacked contiguous `a`."""
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal((K, M)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    packed, in_place = np.full((M, N), np.nan, dtype), np.full((M, N), np.nan, dtype)
+    cpu.matmul(g.T, b, packed)
+    cpu.matmul(np.ascontiguousarray(g.T), b, in_place)
+    np.testing.assert_allclose(packed, g.T @ b, **tol(dtype, K))
+    np.testing.assert_array_equal(packed, in_place)

@@ -13,7 +13,8 @@ match NumPy (`tile_llvm.check`), else a plain Numba tile takes its place with a 
 warning (`TILE` says which runs). Rows are processed in tiles of up to `ROWS`; the inner
 dimension is cut into even blocks of at most 256, and each block of one tile's columns of
 `b` stays in L1 while every row tile passes over it (blocks after the first add to `c`).
-A wide `b` is packed first (`pack`, `matmul_packed`).
+A wide `b` is packed first (`pack`, `matmul_packed`), and an `a` stored column by column
+too (`pack_rows`, `matmul_packed_panels`).
 
 Policy: ``cache=True`` (the cache is keyed by the host CPU, so the vector width chosen at
 compile time stays right); `matmul` and `matmul_rows` are serial, for callers that
@@ -180,6 +181,54 @@ def matmul_panel(a, packed, m, c, r0, r1):
     j0 = m * step
     cols = min(step, c.shape[1] - j0)
     _product_rows(a, packed[m, :, :cols], c[:, j0:j0 + cols], r0, r1, False)
+
+
+@numba.njit(**_JIT)
+def pack_rows(a, r0, r1, packed):
+    """``packed[r0 // ROWS + p, k, r] = a[r0 + p*ROWS + r, k]``: rows r0 to r1 (r0 a multiple
+    of ROWS) of an `a` stored column by column (`a.T` has unit-stride rows) as micro-panels
+    of one tile's height, each contiguous (the last may be partial), as GotoBLAS packs.
+
+    Such an `a` is a weight gradient's ``g.T``: read in place, each step of a tile reads its
+    rows' values from a different row of `g`, a power of two apart in the gradients of
+    wide layers, where they fall in one L1 set and past the prefetchers.
+    """
+    a_t = a.T
+    first = r0 // ROWS
+    full = (r1 - r0) // ROWS
+    for k in range(a.shape[1]):
+        src = a_t[k, r0:r1]
+        for p in range(full):
+            dst = packed[first + p, k]
+            for r in range(ROWS):
+                dst[r] = src[p * ROWS + r]
+        for i in range(full * ROWS, r1 - r0):
+            packed[first + full, k, i - full * ROWS] = src[i]
+
+
+@numba.njit(**_JIT)
+def matmul_packed_panels(a_packed, b_packed, m0, m1, c, r0, r1):
+    """Rows r0 to r1 (r0 a multiple of ROWS) of panels m0 to m1 of ``c = a @ b``, from `a`
+    packed by `pack_rows` and `b` by `pack`; the same values as `matmul`.
+
+    Each block of the inner dimension of the rows' micro-panels stays in L2 while every
+    panel passes over it (1024 x 3200 x 256 from a transposed gradient, on one core of an
+    AMD EPYC: 33 GFLOP/s read in place, 64 packed, the packing included).
+    """
+    K = a_packed.shape[1]
+    step = b_packed.shape[2]
+    kc = _even_block(K, _K_BLOCK)
+    for k0 in range(0, max(K, 1), kc):
+        k1 = min(K, k0 + kc)
+        for m in range(m0, m1):
+            j0 = m * step
+            cols = min(step, c.shape[1] - j0)
+            panel = b_packed[m, k0:k1, :cols]
+            for i0 in range(r0, r1, ROWS):
+                rows = min(ROWS, r1 - i0)
+                # The same blocks, in the same order, as `_product_rows`: equal sums.
+                _rows(a_packed[i0 // ROWS, k0:k1, :rows].T, panel, c[i0:r1, j0:j0 + cols],
+                      0, rows, k0 > 0)
 
 
 @numba.njit(**_JIT)

@@ -16,7 +16,15 @@ import numba
 import numpy as np
 from numba import prange
 
-from nanoml.kernels.cpu.gemm import COLUMN_BYTES, ROWS, matmul_panel, matmul_rows, pack_panel
+from nanoml.kernels.cpu.gemm import (
+    COLUMN_BYTES,
+    ROWS,
+    matmul_packed_panels,
+    matmul_panel,
+    matmul_rows,
+    pack_panel,
+    pack_rows,
+)
 
 # Products of fewer multiply-adds than this run on the calling thread: waking the other
 # threads would cost more (microseconds when idle, far more on a busy machine).
@@ -41,7 +49,7 @@ def matmul(a, b, out):
     Narrow `b`: bands of rows of `out`. Wide `b`, or one whose rows are not unit-stride (a
     transposed view): packed into panels of one tile's columns first (`gemm.pack_panel`),
     then groups of rows times groups of panels. The tiles are `nanoml.kernels.cpu.gemm`'s;
-    `a` may be a transposed view.
+    `a` may be a transposed view, which is then packed too (`gemm.pack_rows`), once.
     """
     M, K = a.shape
     N = b.shape[1]
@@ -65,11 +73,21 @@ def matmul(a, b, out):
     rows_per = (bands + row_groups - 1) // row_groups * ROWS
     panel_groups = min(panels, max(1, (_TASKS + row_groups - 1) // row_groups))
     panels_per = (panels + panel_groups - 1) // panel_groups
+    column_major = a.strides[0] < a.strides[1]  # a transposed view: packed too, once
+    a_packed = np.empty((bands if column_major else 0, K, ROWS), a.dtype)
+    if column_major:
+        for group in prange(row_groups):
+            r0 = group * rows_per
+            pack_rows(a, r0, min(M, r0 + rows_per), a_packed)
     for task in prange(row_groups * panel_groups):
         r0 = task // panel_groups * rows_per
         first = task % panel_groups * panels_per
-        for m in range(first, min(panels, first + panels_per)):
-            matmul_panel(a, packed, m, out, r0, min(M, r0 + rows_per))
+        last = min(panels, first + panels_per)
+        if column_major:
+            matmul_packed_panels(a_packed, packed, first, last, out, r0, min(M, r0 + rows_per))
+        else:
+            for m in range(first, last):
+                matmul_panel(a, packed, m, out, r0, min(M, r0 + rows_per))
 
 
 @numba.njit(cache=True, fastmath={"contract", "reassoc"})

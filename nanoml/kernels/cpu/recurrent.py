@@ -17,9 +17,9 @@ Layout and work split:
   these sizes; the tile height costs no GEMM speed). The weights are packed into panels once
   per call: unpacked, the rows of a power-of-two-wide weight lie a page apart, so that each
   step reads them past the L1 and the TLB.
-- Backward keeps every step's gate gradients, so that each weight gradient is one GEMM over
-  all steps at the end, split into row bands over the threads; bias gradients are summed per
-  chunk on the way.
+- Backward keeps every step's gate gradients, so that the weight gradients are GEMMs over
+  all steps at the end, through `nanoml.kernels.cpu.matmul.matmul` (which packs the
+  transposed gate gradients); bias gradients are summed per chunk on the way.
 The caller allocates the outputs, the saved activations and the large scratch (the gate
 gradients, as arguments of the backward kernels); small per-call scratch is allocated here.
 
@@ -44,10 +44,10 @@ from nanoml.kernels.cpu.gemm import (
     ROWS,
     matmul,
     matmul_packed,
-    matmul_rows,
     pack,
     pack_panel,
 )
+from nanoml.kernels.cpu.matmul import matmul as threaded_matmul
 
 _JIT = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 # 1 of the arrays' own float type: float32 keeps float32 loops in float32, and float64
@@ -195,28 +195,49 @@ def _sum_rows(parts, total):
 
 
 @numba.njit(parallel=True, **_JIT)
-def _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):
-    """Gradients of the weights, biases and (unless ``dx`` is None) the input.
+def _input_grad(dgx, w_ih, dx):
+    """``dx[:, t] = dgx[t] @ w_ih`` for every step."""
+    for t in prange(dgx.shape[0]):
+        matmul(dgx[t], w_ih, dx[:, t, :])
 
-    ``dgx``/``dgh`` (T, B, G) are the gradients of the gate pre-activations on the input and
-    hidden paths (the same array for RNN and LSTM); ``db_x``/``db_h`` their per-chunk sums.
-    One GEMM over all steps for each weight, split into row bands that pair a band of
-    dw_ih with one of dw_hh so that the threads get equal work.
+
+@numba.njit(**_JIT)
+def _shared_weight_grads(dg, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):
+    """Gradients of the weights, biases and (unless ``dx`` is None) the input of an RNN or
+    LSTM, whose input and hidden paths share the gate gradients ``dg`` (T, B, G) (``db``
+    their per-chunk sums).
+
+    Both weights' gradients are one threaded GEMM over all steps, ``dg.T @ [x_t, h_{t-1}]``,
+    so that the transposed ``dg``, the largest operand, is packed once (see
+    `nanoml.kernels.cpu.matmul.matmul`).
     """
+    T, B, G = dg.shape
+    n_in = x.shape[2]
+    _sum_rows(db, db_ih)
+    _sum_rows(db, db_hh)
+    xh = np.empty((T, B, n_in + hs.shape[2]), x.dtype)
+    for t in range(T):
+        _step_input(xh[t], x, hs, t, 0)
+    dw = np.empty((G, xh.shape[2]), x.dtype)
+    threaded_matmul(dg.reshape(T * B, G).T, xh.reshape(T * B, xh.shape[2]), dw)
+    for j in range(G):
+        copy(dw_ih[j], dw[j, :n_in])
+        copy(dw_hh[j], dw[j, n_in:])
+    if dx is not None:
+        _input_grad(dg, w_ih, dx)
+
+
+@numba.njit(**_JIT)
+def _split_weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):
+    """The same for a GRU, whose gate gradients differ on the input (``dgx``) and hidden
+    (``dgh``) paths: one threaded GEMM over all steps for each weight."""
     T, B, G = dgx.shape
-    TB = T * B
     _sum_rows(db_x, db_ih)
     _sum_rows(db_h, db_hh)
-    x_tm = _time_major(x).reshape(TB, x.shape[2])
-    hs_prev = hs[:T].reshape(TB, hs.shape[2])
-    band = 8 * ROWS
-    for k in prange(-(-G // band)):
-        r0, r1 = k * band, min(G, k * band + band)
-        matmul_rows(dgx.reshape(TB, G).T, x_tm, dw_ih, r0, r1)
-        matmul_rows(dgh.reshape(TB, G).T, hs_prev, dw_hh, r0, r1)
+    threaded_matmul(dgx.reshape(T * B, G).T, _time_major(x).reshape(T * B, x.shape[2]), dw_ih)
+    threaded_matmul(dgh.reshape(T * B, G).T, hs[:T].reshape(T * B, hs.shape[2]), dw_hh)
     if dx is not None:
-        for t in prange(T):
-            matmul(dgx[t], w_ih, dx[:, t, :])
+        _input_grad(dgx, w_ih, dx)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,8 +251,9 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
     H = h0.shape[1]
     w, bias = _stacked(w_ih, w_hh), b_ih + b_hh
     _set_first(hs, h0)
-    for chunk in prange(-(-B // ROWS)):
-        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
+    rows = 4 * ROWS
+    for chunk in prange(-(-B // rows)):
+        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
         xh = np.empty((b1 - b0, n_in + H), x.dtype)
         for t in range(T):
             _step_input(xh, x, hs, t, b0)
@@ -257,11 +279,12 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
     """
     B, T, _ = x.shape
     H = hs.shape[2]
-    n_chunks = -(-B // ROWS)
+    rows = 4 * ROWS
+    n_chunks = -(-B // rows)
     w_hh_p = pack(w_hh)
     db = zeros((n_chunks, H), x.dtype)
     for chunk in prange(n_chunks):
-        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
+        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
         dh = dh0[b0:b1]  # the gradient reaching h_t; h0's in the end
         for b in range(b0, b1):
             copy(dh0[b], dh_n[b])
@@ -270,7 +293,7 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
                 _rnn_cell_backward(dpre[t, b], dh0[b], dout[b, t], hs[t + 1, b])
                 _accumulate(db[chunk], dpre[t, b])
             matmul_packed(dpre[t, b0:b1], w_hh_p, dh)
-    _weight_grads(dpre, dpre, db, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
+    _shared_weight_grads(dpre, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,8 +323,9 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
     w, bias = _stacked(w_ih, w_hh), b_ih + b_hh
     _set_first(hs, h0)
     _set_first(cs, c0)
-    for chunk in prange(-(-B // ROWS)):
-        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
+    rows = 4 * ROWS
+    for chunk in prange(-(-B // rows)):
+        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
         xh = np.empty((b1 - b0, n_in + H), x.dtype)
         for t in range(T):
             _step_input(xh, x, hs, t, b0)
@@ -354,11 +378,12 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
     """
     B, T, _ = x.shape
     H = hs.shape[2]
-    n_chunks = -(-B // ROWS)
+    rows = 4 * ROWS
+    n_chunks = -(-B // rows)
     w_hh_p = pack(w_hh)
     db = zeros((n_chunks, 4 * H), x.dtype)
     for chunk in prange(n_chunks):
-        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
+        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
         dh = dh0[b0:b1]  # the gradients reaching h_t and c_t; h0's and c0's in the end
         for b in range(b0, b1):
             copy(dh0[b], dh_n[b])
@@ -370,7 +395,7 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
                                     cs[t + 1, b])
                 _accumulate(db[chunk], dg[t, b])
             matmul_packed(dg[t, b0:b1], w_hh_p, dh)
-    _weight_grads(dg, dg, db, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
+    _shared_weight_grads(dg, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,8 +427,9 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs, gates, hn):
     H = h0.shape[1]
     w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
-    for chunk in prange(-(-B // ROWS)):
-        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
+    rows = 4 * ROWS
+    for chunk in prange(-(-B // rows)):
+        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
         rec = np.empty((b1 - b0, 3 * H), x.dtype)
         for t in range(T):
             matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
@@ -450,12 +476,13 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     B, T, _ = x.shape
     H = hs.shape[2]
     direct = zeros((B, H), x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
-    n_chunks = -(-B // ROWS)
+    rows = 4 * ROWS
+    n_chunks = -(-B // rows)
     w_hh_p = pack(w_hh)
     db_x = zeros((n_chunks, 3 * H), x.dtype)
     db_h = zeros((n_chunks, 3 * H), x.dtype)
     for chunk in prange(n_chunks):
-        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
+        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
         dh = dh0[b0:b1]  # the gradient reaching h_t through W_hh (and finally h0's)
         for b in range(b0, b1):
             copy(dh0[b], dh_n[b])
@@ -470,4 +497,4 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
             matmul_packed(dgh[t, b0:b1], w_hh_p, dh)
         for b in range(b0, b1):
             _accumulate(dh0[b], direct[b])
-    _weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
+    _split_weight_grads(dgx, dgh, db_x, db_h, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh)
