@@ -37,6 +37,21 @@ def test_matmul_matches_numpy_and_writes_only_its_block(dtype, shape, transposed
     assert (canvas[:, N:] == 7.0).all()
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_matmul_packed_matches_numpy(dtype, shape):
+    """The recurrent steps' product, from a `b` packed once, its inner dimension whole."""
+    M, K, N = shape
+    rng = np.random.default_rng(M * 100 + K + 1)
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    c = np.full((M, N), np.nan, dtype)
+    gemm.matmul_packed(a, gemm.pack(b), c)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b, rtol=tol, atol=tol * max(K, 1))
+
+
 def test_row_ranges_and_threads_give_the_serial_result_exactly():
     rng = np.random.default_rng(0)
     a = rng.standard_normal((137, 50)).astype(np.float32)
