@@ -211,24 +211,21 @@ def matmul_packed_panels(a_packed, b_packed, m0, m1, c, r0, r1):
     """Rows r0 to r1 (r0 a multiple of ROWS) of panels m0 to m1 of ``c = a @ b``, from `a`
     packed by `pack_rows` and `b` by `pack`; the same values as `matmul`.
 
-    Each block of the inner dimension of the rows' micro-panels stays in L2 while every
-    panel passes over it (1024 x 3200 x 256 from a transposed gradient, on one core of an
-    AMD EPYC: 33 GFLOP/s read in place, 64 packed, the packing included).
+    Both operands packed are sequential streams, which the prefetchers keep ahead of the
+    tiles, so the inner dimension is not cut into blocks: each tile of c is read and written
+    once. (1024 x 3200 x 288 from a transposed gradient on 2 threads of an AMD EPYC, packing
+    included: 0.84x the time of blocks of 256; read in place, unpacked, 33 against 64
+    GFLOP/s a core.)
     """
-    K = a_packed.shape[1]
     step = b_packed.shape[2]
-    kc = _even_block(K, _K_BLOCK)
-    for k0 in range(0, max(K, 1), kc):
-        k1 = min(K, k0 + kc)
-        for m in range(m0, m1):
-            j0 = m * step
-            cols = min(step, c.shape[1] - j0)
-            panel = b_packed[m, k0:k1, :cols]
-            for i0 in range(r0, r1, ROWS):
-                rows = min(ROWS, r1 - i0)
-                # The same blocks, in the same order, as `_product_rows`: equal sums.
-                _rows(a_packed[i0 // ROWS, k0:k1, :rows].T, panel, c[i0:r1, j0:j0 + cols],
-                      0, rows, k0 > 0)
+    for m in range(m0, m1):
+        j0 = m * step
+        cols = min(step, c.shape[1] - j0)
+        panel = b_packed[m, :, :cols]
+        for i0 in range(r0, r1, ROWS):
+            rows = min(ROWS, r1 - i0)
+            _rows(a_packed[i0 // ROWS, :, :rows].T, panel, c[i0:r1, j0:j0 + cols], 0, rows,
+                  False)
 
 
 @numba.njit(**_JIT)
