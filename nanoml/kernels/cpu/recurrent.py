@@ -195,6 +195,25 @@ def _sum_rows(parts, total):
 
 
 @numba.njit(parallel=True, **_JIT)
+def _step_inputs(x, hs):
+    """Every step's product operand ``[x_t, h_{t-1}]``, as a (T, B, I+H) array."""
+    T, B, n_in = hs.shape[0] - 1, x.shape[0], x.shape[2]
+    xh = np.empty((T, B, n_in + hs.shape[2]), x.dtype)
+    for t in prange(T):
+        _step_input(xh[t], x, hs, t, 0)
+    return xh
+
+
+@numba.njit(parallel=True, **_JIT)
+def _split_columns(both, left, right):
+    """``left, right = both[:, :n], both[:, n:]`` with n the columns of `left`."""
+    n = left.shape[1]
+    for j in prange(both.shape[0]):
+        copy(left[j], both[j, :n])
+        copy(right[j], both[j, n:])
+
+
+@numba.njit(parallel=True, **_JIT)
 def _input_grad(dgx, w_ih, dx):
     """``dx[:, t] = dgx[t] @ w_ih`` for every step."""
     for t in prange(dgx.shape[0]):
@@ -212,17 +231,12 @@ def _shared_weight_grads(dg, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):
     `nanoml.kernels.cpu.matmul.matmul`).
     """
     T, B, G = dg.shape
-    n_in = x.shape[2]
     _sum_rows(db, db_ih)
     _sum_rows(db, db_hh)
-    xh = np.empty((T, B, n_in + hs.shape[2]), x.dtype)
-    for t in range(T):
-        _step_input(xh[t], x, hs, t, 0)
+    xh = _step_inputs(x, hs)
     dw = np.empty((G, xh.shape[2]), x.dtype)
     threaded_matmul(dg.reshape(T * B, G).T, xh.reshape(T * B, xh.shape[2]), dw)
-    for j in range(G):
-        copy(dw_ih[j], dw[j, :n_in])
-        copy(dw_hh[j], dw[j, n_in:])
+    _split_columns(dw, dw_ih, dw_hh)
     if dx is not None:
         _input_grad(dg, w_ih, dx)
 
