@@ -15,7 +15,7 @@ _JIT = {"cache": True, "fastmath": False, "error_model": "numpy"}
 PARALLEL_MIN = 1 << 16
 
 # exp of a float32 at most 0 (a logit minus its row's maximum), as Cephes' expf computes it:
-# x = n ln 2 + r with |r| <= ln 2 / 2, e^r by a degree-7 polynomial, 2^n from a table. libm's
+# x = n ln 2 + r with |r| <= ln 2 / 2, e^r by a degree-7 polynomial, 2^n from its bits. libm's
 # expf is a call per logit that keeps the row loop scalar; this vectorises (about 1 ulp).
 _LOG2E = np.float32(1.44269504088896341)
 _LN2_HI = np.float32(0.693359375)
@@ -23,7 +23,8 @@ _LN2_LO = np.float32(-2.12194440e-4)
 _HALF = np.float32(0.5)
 _ONE = np.float32(1)
 _EXP_FLOOR = np.float32(-87.33654)  # ln(2^-126): below it the result is 0 (no subnormals)
-_POW2 = (2.0 ** np.arange(-126, 1)).astype(np.float32)  # 2^n for n in [-126, 0]
+_EXP_BIAS = np.int32(127)  # float32's exponent bias and mantissa width
+_MANTISSA_BITS = np.int32(23)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -39,8 +40,10 @@ def _exp_f32_nonpositive(x):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * r * r + r + _ONE
-    k = np.int64(n) + 126 if n == n else 0  # NaN: any entry, p is NaN already
-    return np.float32(0) if vanishes else p * _POW2[k]
+    k = np.int32(n) if n == n else np.int32(0)  # NaN: p is NaN already
+    # 2^k from its bits (k in [-126, 0]); a table lookup is a gather, which AVX2 lacks.
+    scale = np.int32((k + _EXP_BIAS) << _MANTISSA_BITS).view(np.float32)
+    return np.float32(0) if vanishes else p * scale
 
 
 def _exp_shifted(x):
