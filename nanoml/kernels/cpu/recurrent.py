@@ -265,9 +265,8 @@ def rnn_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs):
     H = h0.shape[1]
     w, bias = _stacked(w_ih, w_hh), b_ih + b_hh
     _set_first(hs, h0)
-    rows = 4 * ROWS
-    for chunk in prange(-(-B // rows)):
-        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
+    for chunk in prange(-(-B // ROWS)):
+        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         xh = np.empty((b1 - b0, n_in + H), x.dtype)
         for t in range(T):
             _step_input(xh, x, hs, t, b0)
@@ -293,12 +292,11 @@ def rnn_backward(dout, dh_n, x, w_ih, w_hh, hs, dpre, dx, dh0, dw_ih, dw_hh, db_
     """
     B, T, _ = x.shape
     H = hs.shape[2]
-    rows = 4 * ROWS
-    n_chunks = -(-B // rows)
+    n_chunks = -(-B // ROWS)
     w_hh_p = pack(w_hh)
     db = zeros((n_chunks, H), x.dtype)
     for chunk in prange(n_chunks):
-        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
+        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         dh = dh0[b0:b1]  # the gradient reaching h_t; h0's in the end
         for b in range(b0, b1):
             copy(dh0[b], dh_n[b])
@@ -337,9 +335,8 @@ def lstm_forward(x, w_ih, w_hh, b_ih, b_hh, h0, c0, out, h_n, c_n, hs, cs, gates
     w, bias = _stacked(w_ih, w_hh), b_ih + b_hh
     _set_first(hs, h0)
     _set_first(cs, c0)
-    rows = 4 * ROWS
-    for chunk in prange(-(-B // rows)):
-        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
+    for chunk in prange(-(-B // ROWS)):
+        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         xh = np.empty((b1 - b0, n_in + H), x.dtype)
         for t in range(T):
             _step_input(xh, x, hs, t, b0)
@@ -392,12 +389,11 @@ def lstm_backward(dout, dh_n, dc_n, x, w_ih, w_hh, hs, cs, gates, dg,
     """
     B, T, _ = x.shape
     H = hs.shape[2]
-    rows = 4 * ROWS
-    n_chunks = -(-B // rows)
+    n_chunks = -(-B // ROWS)
     w_hh_p = pack(w_hh)
     db = zeros((n_chunks, 4 * H), x.dtype)
     for chunk in prange(n_chunks):
-        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
+        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         dh = dh0[b0:b1]  # the gradients reaching h_t and c_t; h0's and c0's in the end
         for b in range(b0, b1):
             copy(dh0[b], dh_n[b])
@@ -441,9 +437,8 @@ def gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0, out, h_n, hs, gates, hn):
     H = h0.shape[1]
     w_ih_t, w_hh_p, bias = _prepare(w_ih, w_hh, b_ih, b_hh)
     _set_first(hs, h0)
-    rows = 4 * ROWS
-    for chunk in prange(-(-B // rows)):
-        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
+    for chunk in prange(-(-B // ROWS)):
+        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         rec = np.empty((b1 - b0, 3 * H), x.dtype)
         for t in range(T):
             matmul(x[b0:b1, t], w_ih_t, gates[t, b0:b1])  # activated in place below
@@ -490,13 +485,12 @@ def gru_backward(dout, dh_n, x, w_ih, w_hh, hs, gates, hn, dgx, dgh,
     B, T, _ = x.shape
     H = hs.shape[2]
     direct = zeros((B, H), x.dtype)  # the gradient reaching h_{t-1} through z_t * h_{t-1}
-    rows = 4 * ROWS
-    n_chunks = -(-B // rows)
+    n_chunks = -(-B // ROWS)
     w_hh_p = pack(w_hh)
     db_x = zeros((n_chunks, 3 * H), x.dtype)
     db_h = zeros((n_chunks, 3 * H), x.dtype)
     for chunk in prange(n_chunks):
-        b0, b1 = chunk * rows, min(B, chunk * rows + rows)
+        b0, b1 = chunk * ROWS, min(B, chunk * ROWS + ROWS)
         dh = dh0[b0:b1]  # the gradient reaching h_t through W_hh (and finally h0's)
         for b in range(b0, b1):
             copy(dh0[b], dh_n[b])
