@@ -184,26 +184,28 @@ def matmul_panel(a, packed, m, c, r0, r1):
 
 
 @numba.njit(**_JIT)
-def pack_rows(a, r0, r1, packed):
-    """``packed[r0 // ROWS + p, k, r] = a[r0 + p*ROWS + r, k]``: rows r0 to r1 (r0 a multiple
-    of ROWS) of an `a` stored column by column (`a.T` has unit-stride rows) as micro-panels
-    of one tile's height, each contiguous (the last may be partial), as GotoBLAS packs.
+def pack_rows(a, k0, k1, packed):
+    """``packed[p, k, r] = a[p*ROWS + r, k]`` for k in [k0, k1): an `a` stored column by
+    column (`a.T` has unit-stride rows) as micro-panels of one tile's height, each
+    contiguous (the last may be partial), as GotoBLAS packs.
 
     Such an `a` is a weight gradient's ``g.T``: read in place, each step of a tile reads its
     rows' values from a different row of `g`, a power of two apart in the gradients of
-    wide layers, where they fall in one L1 set and past the prefetchers.
+    wide layers, where they fall in one L1 set and past the prefetchers. Packed by ranges
+    of k, each row of `g` is read whole, in order (0.6-0.7x the time of packing by groups
+    of rows).
     """
     a_t = a.T
-    first = r0 // ROWS
-    full = (r1 - r0) // ROWS
-    for k in range(a.shape[1]):
-        src = a_t[k, r0:r1]
+    M = a.shape[0]
+    full = M // ROWS
+    for k in range(k0, k1):
+        src = a_t[k]
         for p in range(full):
-            dst = packed[first + p, k]
+            dst = packed[p, k]
             for r in range(ROWS):
                 dst[r] = src[p * ROWS + r]
-        for i in range(full * ROWS, r1 - r0):
-            packed[first + full, k, i - full * ROWS] = src[i]
+        for i in range(full * ROWS, M):
+            packed[full, k, i - full * ROWS] = src[i]
 
 
 @numba.njit(**_JIT)

@@ -76,9 +76,8 @@ def matmul(a, b, out):
     column_major = a.strides[0] < a.strides[1]  # a transposed view: packed too, once
     a_packed = np.empty((bands if column_major else 0, K, ROWS), a.dtype)
     if column_major:
-        for group in prange(row_groups):
-            r0 = group * rows_per
-            pack_rows(a, r0, min(M, r0 + rows_per), a_packed)
+        for part in prange(_TASKS):
+            pack_rows(a, part * K // _TASKS, (part + 1) * K // _TASKS, a_packed)
     for task in prange(row_groups * panel_groups):
         r0 = task // panel_groups * rows_per
         first = task % panel_groups * panels_per
