@@ -97,12 +97,40 @@ def tile(typingctx, a, b, c, i0, j0, rows, cols, accumulate):
             c_vecs += [builder.bitcast(at(c_row, const(v * width * item)), ptr)
                        for v in range(_VECTORS)]
         add_to_c = builder.icmp_unsigned("!=", accumulate_, ir.Constant(accumulate_.type, 0))
-        initial = [builder.select(add_to_c, builder.call(masked_load, [dst, align,
-                                                                       masks[k % _VECTORS], zero]),
-                                  zero)
-                   for k, dst in enumerate(c_vecs)]
+        # Where the tile's columns fill both vectors (the common case), c and b are read and
+        # c written with plain loads and stores: a masked load in the k loop costs about
+        # 30%, and AMD's AVX2 cores run masked stores as microcode (plain ones make a
+        # recurrent step's 4 x 288 x 1024 product 8% faster on a Zen 3, 4 x 105 x 256 13%).
+        full = builder.icmp_signed(">=", cols_, ir.Constant(cols_.type, _VECTORS * width))
+
+        def plain_load(address, v):
+            return builder.load(builder.bitcast(address, vty.as_pointer()), align=item)
+
+        def masked_load_of(address, v):
+            return builder.call(masked_load,
+                                [builder.bitcast(address, ptr), align, masks[v], zero])
 
         entry = builder.block
+        read_c = builder.append_basic_block("tile_read_c")
+        read_full = builder.append_basic_block("tile_read_full")
+        read_part = builder.append_basic_block("tile_read_part")
+        start = builder.append_basic_block("tile_start")
+        builder.cbranch(add_to_c, read_c, start)
+        builder.position_at_end(read_c)
+        builder.cbranch(full, read_full, read_part)
+        c_loaded = []
+        for block, load in ((read_full, plain_load), (read_part, masked_load_of)):
+            builder.position_at_end(block)
+            c_loaded.append([load(dst, k % _VECTORS) for k, dst in enumerate(c_vecs)])
+            builder.branch(start)
+        builder.position_at_end(start)
+        initial = []
+        for from_full, from_part in zip(*c_loaded, strict=True):
+            phi = builder.phi(vty)
+            phi.add_incoming(zero, entry)
+            phi.add_incoming(from_full, read_full)
+            phi.add_incoming(from_part, read_part)
+            initial.append(phi)
         done = builder.append_basic_block("tile_done")
         choose = builder.append_basic_block("tile_choose")
         builder.cbranch(builder.icmp_signed(">", K, const(0)), choose, done)
@@ -132,29 +160,32 @@ def tile(typingctx, a, b, c, i0, j0, rows, cols, accumulate):
             builder.cbranch(builder.icmp_signed("<", k_next, K), loop, done)
             return loop, summed
 
-        # Two copies of the loop: plain loads where the tile's columns fill both vectors,
-        # masked ones for a partial block (a masked load in the loop costs about 30%).
-        full_loop, full_sums = k_loop(
-            "tile_k_full",
-            lambda address, v: builder.load(builder.bitcast(address, vty.as_pointer()),
-                                            align=item))
-        part_loop, part_sums = k_loop(
-            "tile_k_part", lambda address, v: builder.call(
-                masked_load, [builder.bitcast(address, ptr), align, masks[v], zero]))
+        full_loop, full_sums = k_loop("tile_k_full", plain_load)
+        part_loop, part_sums = k_loop("tile_k_part", masked_load_of)
         builder.position_at_end(choose)
-        full = builder.icmp_signed(">=", cols_, ir.Constant(cols_.type, _VECTORS * width))
         builder.cbranch(full, full_loop, part_loop)
 
         builder.position_at_end(done)
         results = []
-        for full_sum, part_sum, start in zip(full_sums, part_sums, initial, strict=True):
+        for full_sum, part_sum, begin in zip(full_sums, part_sums, initial, strict=True):
             phi = builder.phi(vty)
             phi.add_incoming(full_sum, full_loop)
             phi.add_incoming(part_sum, part_loop)
-            phi.add_incoming(start, entry)  # an empty inner dimension adds nothing
+            phi.add_incoming(begin, start)  # an empty inner dimension adds nothing
             results.append(phi)
+        write_full = builder.append_basic_block("tile_write_full")
+        write_part = builder.append_basic_block("tile_write_part")
+        finish = builder.append_basic_block("tile_finish")
+        builder.cbranch(full, write_full, write_part)
+        builder.position_at_end(write_full)
+        for value, dst in zip(results, c_vecs, strict=True):
+            builder.store(value, builder.bitcast(dst, vty.as_pointer()), align=item)
+        builder.branch(finish)
+        builder.position_at_end(write_part)
         for k_vec, (value, dst) in enumerate(zip(results, c_vecs, strict=True)):
             builder.call(masked_store, [value, dst, align, masks[k_vec % _VECTORS]])
+        builder.branch(finish)
+        builder.position_at_end(finish)
         return context.get_dummy_value()
 
     return types.void(a, b, c, i0, j0, rows, cols, accumulate), codegen
@@ -175,11 +206,12 @@ def check():
     the first run this costs a cache load and two tiny products.
     """
     for dtype in (np.float32, np.float64):
-        cols = COLUMN_BYTES // np.dtype(dtype).itemsize - 1  # a partial last vector
-        a = (np.arange(3 * 7, dtype=dtype).reshape(3, 7) - 10) / 8
-        b = (np.arange(7 * cols, dtype=dtype).reshape(7, cols) % 5 - 2) / 4
-        c = np.full((3, cols), np.nan, dtype)
-        _product(a, b, c)
-        if not np.allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-6):
-            return f"its {np.dtype(dtype).name} product differs from NumPy's"
+        full = COLUMN_BYTES // np.dtype(dtype).itemsize
+        for cols in (full, full - 1):  # both vectors whole; a partial last vector
+            a = (np.arange(3 * 7, dtype=dtype).reshape(3, 7) - 10) / 8
+            b = (np.arange(7 * cols, dtype=dtype).reshape(7, cols) % 5 - 2) / 4
+            c = np.full((3, cols), np.nan, dtype)
+            _product(a, b, c)
+            if not np.allclose(c, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-6):
+                return f"its {np.dtype(dtype).name} product differs from NumPy's"
     return None
