@@ -127,11 +127,15 @@ def _word_occurrences(docs, token_pattern, ngram_range):
     keys, where, starts, sizes = _grams(token_keys, rows, ngram_range)
 
     def token(index):  # the tokens at `index` as a NumPy str array
-        first, end = token_starts[index], token_ends[index]
-        spots = first[:, None] + np.arange(max(int((end - first).max(initial=0)), 1))
-        inside = spots < end[:, None]
-        gathered = np.where(inside, codes[np.where(inside, spots, 0)], 0).astype("<u4")
-        return np.ascontiguousarray(gathered).view(f"<U{gathered.shape[1]}")[:, 0]
+        first, lengths = token_starts[index], token_ends[index] - token_starts[index]
+        out = np.zeros(index.size, f"<U{max(int(lengths.max(initial=0)), 1)}")
+        # Gathered by length, each token's code points read as one str: padding every
+        # token to the longest (a URL among words) would gather many times the text.
+        for n in np.unique(lengths[lengths > 0]):
+            chosen = np.flatnonzero(lengths == n)
+            spans = np.ascontiguousarray(codes[first[chosen, None] + np.arange(n)])
+            out[chosen] = spans.view(f"<U{n}")[:, 0]
+        return out
 
     def gram(start, n):
         out = token(start)
