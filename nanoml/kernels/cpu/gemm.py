@@ -14,7 +14,8 @@ warning (`TILE` says which runs). Rows are processed in tiles of up to `ROWS`; t
 dimension is cut into even blocks of at most 256, and each block of one tile's columns of
 `b` stays in L1 while every row tile passes over it (blocks after the first add to `c`).
 A wide `b` is packed first (`pack`, `matmul_packed`), and an `a` stored column by column
-too (`pack_rows`, `matmul_packed_panels`).
+too (`pack_rows`, `matmul_packed_panels`); those products take the inner dimension whole,
+since the tiles read packed operands as sequential streams.
 
 Policy: ``cache=True`` (the cache is keyed by the host CPU, so the vector width chosen at
 compile time stays right); `matmul` and `matmul_rows` are serial, for callers that

@@ -232,7 +232,7 @@ def _shared_weight_grads(dg, db, x, hs, w_ih, dx, dw_ih, dw_hh, db_ih, db_hh):
     """
     T, B, G = dg.shape
     _sum_rows(db, db_ih)
-    _sum_rows(db, db_hh)
+    copy(db_hh, db_ih)  # the two paths' biases meet the same gate gradients
     xh = _step_inputs(x, hs)
     dw = np.empty((G, xh.shape[2]), x.dtype)
     threaded_matmul(dg.reshape(T * B, G).T, xh.reshape(T * B, xh.shape[2]), dw)
